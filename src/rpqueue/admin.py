@@ -1,0 +1,278 @@
+"""Inspection and management: queue sizes, pages, dead letters, results, flush."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .broker import text
+from .keys import normalize_queue
+from .message import MalformedMessage, decode, decode_result
+from .task import EnqueuedTask, TaskRef
+
+if TYPE_CHECKING:
+    from .app import RPQueue
+
+log = logging.getLogger("rpqueue")
+
+
+def queue_sizes(app: RPQueue) -> list[tuple[str, int, float]]:
+    """Rows of (queue, tasks waiting or delayed, unix time the queue was last seen)."""
+    seen = [(text(q), float(s)) for q, s in app.client.zrange(app.keys.queues, 0, -1,
+                                                                withscores=True)]
+    pipe = app.client.pipeline(transaction=False)
+    for queue, _ in seen:
+        k = app.keys.queue(queue)
+        pipe.llen(k.ready)
+        pipe.zcard(k.delayed)
+    sizes = pipe.execute() if seen else []
+    return [(q, int(sizes[2 * i]) + int(sizes[2 * i + 1]), s) for i, (q, s) in enumerate(seen)]
+
+
+def queue_info(app: RPQueue, queue: str | bytes) -> dict[str, Any]:
+    name = normalize_queue(queue)
+    k = app.keys.queue(name)
+    pipe = app.client.pipeline(transaction=False)
+    pipe.llen(k.ready)
+    pipe.zcard(k.delayed)
+    pipe.zcard(k.leases)
+    pipe.zcard(k.dead)
+    pipe.hgetall(k.stats)
+    waiting, delayed, running, dead, stats = pipe.execute()
+    return {"queue": name, "waiting": int(waiting), "delayed": int(delayed),
+            "running": int(running), "dead": int(dead),
+            "stats": {text(a): int(b) for a, b in stats.items()}}
+
+
+def clear_queue(app: RPQueue, queue: str | bytes, delete: bool = False,
+                is_data: bool = False) -> int:
+    """Remove every waiting and delayed task (running ones finish); returns how many."""
+    name = normalize_queue(queue)
+    if is_data:
+        from .data import Data
+
+        return Data(name, app=app).delete_all()
+    removed = app.broker.clear(name)
+    if delete:
+        k = app.keys.queue(name)
+        app.client.delete(k.wake, k.stats, k.periodic, k.dead, k.deadmsg)
+        app.client.zrem(app.keys.queues, name)
+        app.client.hdel(app.keys.priorities, name)
+        app._seen_queues.discard(name)
+    return removed
+
+
+def _describe(taskid: str, raw: Any, status: str, due: float | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": taskid, "status": status}
+    if due is not None:
+        item["due"] = due
+    if raw is None:
+        return item
+    try:
+        m = decode(raw)
+    except MalformedMessage as exc:
+        item["error"] = str(exc)
+        return item
+    item.update(name=m.name, args=m.args, kwargs=m.kwargs)
+    return item
+
+
+def get_page(app: RPQueue, queue: str | bytes, page: int, per_page: int = 50) -> list[dict[str, Any]]:
+    """Page ``page`` (from 0) of a queue: waiting tasks in run order, then delayed ones by due time."""
+    if page < 0 or per_page < 1:
+        raise ValueError(f"page must be >= 0 and per_page >= 1, got {page}, {per_page}")
+    k = app.keys.queue(normalize_queue(queue))
+    start, waiting = page * per_page, app.client.llen(k.ready)
+    rows: list[tuple[str, str, float | None]] = []
+    if start < waiting:
+        ids = app.client.lrange(k.ready, start, start + per_page - 1)
+        rows += [(text(i), "waiting", None) for i in ids]
+    room = per_page - len(rows)
+    if room > 0:
+        offset = max(0, start - waiting)
+        for i, score in app.client.zrange(k.delayed, offset, offset + room - 1, withscores=True):
+            rows.append((text(i), "delayed", float(score) / 1000))
+    if not rows:
+        return []
+    raws = app.client.hmget(k.msg, [r[0] for r in rows])
+    return [_describe(i, raw, st, due) for (i, st, due), raw in zip(rows, raws)]
+
+
+def delete_item(app: RPQueue, queue: str | bytes, taskid: str) -> bool:
+    """Remove one task that has not started."""
+    return app.broker.cancel(normalize_queue(queue), text(taskid)) == 1
+
+
+def dead_records(app: RPQueue, queues: Iterable[str] | None = None,
+                 limit: int = 100) -> list[dict[str, Any]]:
+    """Dead-lettered tasks, oldest first, across the given (or all known) queues."""
+    out: list[dict[str, Any]] = []
+    for queue in queues if queues is not None else app.known_queues():
+        k = app.keys.queue(queue)
+        ids = [text(i) for i in app.client.zrange(k.dead, 0, limit - 1)]
+        if not ids:
+            continue
+        for taskid, raw in zip(ids, app.client.hmget(k.deadmsg, ids)):
+            record = _dead_record(queue, taskid, raw)
+            if record is not None:
+                out.append(record)
+    out.sort(key=lambda r: r.get("time", 0))
+    return out[:limit]
+
+
+def _dead_record(queue: str, taskid: str, raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        record = {"reason": "unreadable dead-letter record"}
+    item = _describe(taskid, record.get("message"), "dead")
+    item.update(queue=queue, reason=record.get("reason"), error=record.get("error"),
+                attempts_used=record.get("attempts_used"), time=record.get("time"),
+                message=record.get("message"))
+    return item
+
+
+def delete_dead(app: RPQueue, records: Iterable[Mapping[str, Any]]) -> int:
+    pipe = app.client.pipeline(transaction=False)
+    count = 0
+    for r in records:
+        k = app.keys.queue(r["queue"])
+        pipe.zrem(k.dead, r["id"])
+        pipe.hdel(k.deadmsg, r["id"])
+        count += 1
+    if count:
+        pipe.execute()
+    return count
+
+
+def read_deadletter(app: RPQueue, delete: bool = False, limit: int = 100,
+                    is_data: bool = False) -> list[dict[str, Any]]:
+    if is_data:
+        from .data import Data
+
+        return Data.read_dead(app, delete=delete, limit=limit)
+    records = dead_records(app, limit=limit)
+    if delete:
+        delete_dead(app, records)
+    return records
+
+
+def results(app: RPQueue, taskids: Iterable[str]) -> list[Any]:
+    """Saved results by id alone: looks in every known queue, one round trip."""
+    ids = [text(t) for t in taskids]
+    queues = app.known_queues()
+    if not ids or not queues:
+        return [None] * len(ids)
+    pipe = app.client.pipeline(transaction=False)
+    for taskid in ids:
+        for queue in queues:
+            pipe.get(app.keys.queue(queue).result(taskid))
+    raw = pipe.execute()
+    n = len(queues)
+    return [decode_result(next((r for r in raw[i * n:(i + 1) * n] if r is not None), None))
+            for i in range(len(ids))]
+
+
+def remote_task(app: RPQueue, name: str, settings: Mapping[str, Any]) -> TaskRef:
+    """A task known from the registry in Redis, callable without importing it."""
+    keep = ("queue", "attempts", "retry_delay", "save_results", "vis_timeout", "use_dead")
+    return TaskRef(app, name, **{k: settings[k] for k in keep if k in settings})
+
+
+class KnownTasks(Mapping[str, Any]):
+    """``known_tasks[name]``: tasks in this process, then the registry in Redis."""
+
+    def __init__(self, app: RPQueue) -> None:
+        self.app = app
+
+    def __getitem__(self, name: str) -> Any:
+        local = self.app.registry.get(name)
+        if local is not None:
+            return local
+        settings = self.app.read_registry().get(name)
+        if settings is None:
+            raise KeyError(name)
+        return remote_task(self.app, name, settings)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(set(self.app.registry) | set(self.app.read_registry())))
+
+    def __len__(self) -> int:
+        return len(set(self.app.registry) | set(self.app.read_registry()))
+
+
+def get_task(app: RPQueue, name: str) -> Any:
+    try:
+        return KnownTasks(app)[name]
+    except KeyError:
+        return None
+
+
+def call_task(app: RPQueue, name: str, queue: str | bytes | None = None, *args: Any,
+              _verify_call: bool = False, **kwargs: Any) -> EnqueuedTask:
+    """Queue a call to a task by name, from code that does not import it."""
+    found = get_task(app, name)
+    if found is None:
+        if _verify_call:
+            raise ValueError(f"unknown task {name!r}: no worker has registered it")
+        found = TaskRef(app, name)
+    if queue is not None:
+        kwargs["_queue"] = queue
+    result: EnqueuedTask = found.execute(*args, **kwargs)
+    return result
+
+
+def flush_tasks(
+    app: RPQueue,
+    complete: bool = False,
+    force_delayed: bool = False,
+    wait_on_hidden: bool = False,
+    timeout: float | None = None,
+    log_every: float = 0,
+) -> tuple[list[str], list[str], list[str]]:
+    """Wait until the tasks queued now have started (or, with ``complete``, finished).
+
+    ``force_delayed`` makes delayed tasks (and periodic tasks) due now;
+    ``wait_on_hidden`` also waits for tasks already running. Returns the ids
+    as (done, started, still waiting) when they are all done or started, or
+    when ``timeout`` seconds have passed.
+    """
+    watched: list[tuple[str, str]] = []
+    for queue in app.known_queues():
+        k = app.keys.queue(queue)
+        watched += [(queue, text(i)) for i in app.client.lrange(k.ready, 0, -1)]
+        delayed = [text(i) for i in app.client.zrange(k.delayed, 0, -1)]
+        if force_delayed:
+            if delayed:
+                app.client.zadd(k.delayed, dict.fromkeys(delayed, 0), xx=True)
+            due = app.client.zrange(k.periodic, 0, -1)
+            if due:
+                app.client.zadd(k.periodic, dict.fromkeys(due, 0), xx=True)
+            app.client.rpush(k.wake, "1")
+            app.client.ltrim(k.wake, 0, 0)
+        watched += [(queue, i) for i in delayed]
+        if wait_on_hidden:
+            watched += [(queue, text(i)) for i in app.client.zrange(k.leases, 0, -1)]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    target = ("done",) if complete else ("started", "done")
+    last_log = time.monotonic()
+    pause = 0.005
+    while True:
+        statuses = [app.broker.status(q, i) for q, i in watched]
+        pending = sum(s not in target for s in statuses)
+        if log_every and time.monotonic() - last_log >= log_every:
+            log.info("flush_tasks: %d of %d tasks pending", pending, len(watched))
+            last_log = time.monotonic()
+        if not pending or (deadline is not None and time.monotonic() >= deadline):
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+    done = [i for (_, i), s in zip(watched, statuses) if s == "done"]
+    started = [i for (_, i), s in zip(watched, statuses) if s == "started"]
+    waiting = [i for (_, i), s in zip(watched, statuses) if s not in ("done", "started")]
+    return done, started, waiting

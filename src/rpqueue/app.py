@@ -1,0 +1,251 @@
+"""The app object: settings, the Redis connection and the task registry.
+
+Everything that the original kept in module globals lives on an RPQueue
+instance; the module-level API in ``rpqueue`` delegates to a default one,
+and ``new_rpqueue`` makes more that share nothing with it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from .broker import Broker, text
+from .keys import DEFAULT_PREFIX, Keys, normalize_queue
+from .message import MAX_MESSAGE_BYTES
+
+if TYPE_CHECKING:
+    from .task import Task
+
+log = logging.getLogger("rpqueue")
+
+DEFAULT_QUEUE = "default"
+DEADLETTER_QUEUE = "DEADLETTER_QUEUE"
+MINIMUM_DELAY = 1
+ENV_URL = "RPQUEUE_URL"
+
+
+def client_from_url(url: str, socket_timeout: float | None = 30) -> Any:
+    """A redis-py client for redis://, rediss:// and unix:// URLs."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ValueError(f"not a Redis URL: {url!r} (expected redis://, rediss:// or unix://)")
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"unsupported Redis URL scheme {scheme!r} in {url!r}")
+    return redis.Redis.from_url(
+        url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+    )
+
+
+class RPQueue:
+    """One independent rpqueue: its own key prefix, connection and tasks."""
+
+    def __init__(self, name: str = "default", prefix: str = DEFAULT_PREFIX) -> None:
+        self.name = name
+        self.keys = Keys(prefix)
+        self.registry: dict[str, Task] = {}
+        self.max_message_bytes = MAX_MESSAGE_BYTES
+        # A task without a visibility timeout holds a lease this long; the
+        # worker renews it while the task runs, so it only bounds how long a
+        # crashed worker's task still shows as started.
+        self.running_lease = 300.0
+        self._client: Any = None
+        self._settings: dict[str, Any] | None = None
+        self._url: str | None = None
+        self._lock = threading.Lock()
+        self._seen_queues: set[str] = set()
+        self.broker = Broker(self)
+
+    # -- configuration -------------------------------------------------------
+
+    @property
+    def prefix(self) -> str:
+        return self.keys.prefix
+
+    def set_key_prefix(self, prefix: str | bytes) -> None:
+        if isinstance(prefix, bytes):
+            prefix = prefix.decode("utf-8")
+        self.keys = Keys(prefix)
+        self._seen_queues.clear()
+
+    def set_redis_connection_settings(
+        self,
+        host: str = "localhost",
+        port: int = 6379,
+        db: int = 0,
+        password: str | None = None,
+        socket_timeout: float | None = 30,
+        unix_socket_path: str | None = None,
+        ssl: bool = False,
+        ssl_ca_certs: str | None = None,
+    ) -> None:
+        settings: dict[str, Any] = {
+            "host": host, "port": int(port), "db": int(db), "password": password,
+            "socket_timeout": socket_timeout, "socket_connect_timeout": socket_timeout,
+        }
+        if unix_socket_path:
+            settings["unix_socket_path"] = unix_socket_path
+        if ssl:
+            settings["ssl"] = True
+            if ssl_ca_certs:
+                settings["ssl_ca_certs"] = ssl_ca_certs
+        with self._lock:
+            self._settings, self._url, self._client = settings, None, None
+
+    def set_redis_connection(self, conn: Any) -> None:
+        with self._lock:
+            self._client, self._settings, self._url = conn, None, None
+
+    def set_redis_url(self, url: str, socket_timeout: float | None = 30) -> None:
+        client = client_from_url(url, socket_timeout)
+        with self._lock:
+            self._client, self._settings, self._url = client, None, url
+
+    @property
+    def client(self) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+                client = self._client
+        return client
+
+    def _make_client(self) -> Any:
+        if self._settings is not None:
+            return redis.Redis(**self._settings)
+        url = os.environ.get(ENV_URL)
+        if url:
+            self._url = url
+            return client_from_url(url)
+        return redis.Redis(socket_timeout=30, socket_connect_timeout=30)
+
+    def describe_connection(self) -> str:
+        if self._url:
+            return self._url
+        kwargs = self.client.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+        return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+    # -- queues --------------------------------------------------------------
+
+    def note_queue(self, queue: str) -> None:
+        """Remember a queue in the known-queues index, once per process."""
+        if queue not in self._seen_queues:
+            self.client.zadd(self.keys.queues, {queue: self.redis_time()})
+            self._seen_queues.add(queue)
+
+    def redis_time(self) -> float:
+        secs, micros = self.client.time()
+        return int(secs) + int(micros) / 1e6
+
+    def set_priority(self, queue: str | bytes, qpri: float) -> None:
+        name = normalize_queue(queue)
+        self.client.hset(self.keys.priorities, name, qpri)
+        self.note_queue(name)
+
+    def priorities(self) -> dict[str, float]:
+        raw = self.client.hgetall(self.keys.priorities)
+        out: dict[str, float] = {}
+        for k, v in raw.items():
+            try:
+                out[text(k)] = float(text(v))
+            except ValueError:
+                continue
+        return out
+
+    def known_queues(self) -> list[str]:
+        return sorted(text(q) for q in self.client.zrange(self.keys.queues, 0, -1))
+
+    def ordered_queues(self, queues: list[str] | None = None) -> list[str]:
+        """Queues in the order a worker serves them.
+
+        Named queues keep the order given. Otherwise every known queue:
+        those with a priority first, lowest value first, then the rest by name.
+        """
+        if queues:
+            return [normalize_queue(q) for q in queues]
+        pri = self.priorities()
+        names = set(self.known_queues()) | set(pri)
+        return sorted(names, key=lambda q: (q not in pri, pri.get(q, 0.0), q))
+
+    # -- task registry -------------------------------------------------------
+
+    def register(self, task: Task) -> None:
+        old = self.registry.get(task.name)
+        if old is not None and old.function is not task.function:
+            log.warning("task %s defined twice; the later definition wins", task.name)
+        self.registry[task.name] = task
+
+    def publish_registry(self) -> None:
+        """Write this process's task settings to Redis, for call_task and known_tasks."""
+        if not self.registry:
+            return
+        self.client.hset(
+            self.keys.tasks,
+            mapping={name: json.dumps(t.settings()) for name, t in self.registry.items()},
+        )
+
+    def read_registry(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for k, v in self.client.hgetall(self.keys.tasks).items():
+            try:
+                settings = json.loads(v)
+            except ValueError:
+                continue
+            if isinstance(settings, dict):
+                out[text(k)] = settings
+        return out
+
+
+_instances: dict[str, RPQueue] = {}
+_instances_lock = threading.Lock()
+
+
+def new_rpqueue(name: str, pfix: str | None = None) -> RPQueue:
+    """An independent instance; the same name and prefix give the same one."""
+    prefix = DEFAULT_PREFIX if pfix is None else pfix
+    with _instances_lock:
+        existing = _instances.get(name)
+        if existing is not None:
+            if pfix is not None and existing.prefix != prefix:
+                raise ValueError(
+                    f"rpqueue instance {name!r} exists with prefix {existing.prefix!r}, "
+                    f"not {prefix!r}"
+                )
+            return existing
+        app = RPQueue(name, prefix)
+        _instances[name] = app
+        return app
+
+
+def _bind_api() -> None:
+    """Give RPQueue the public API as methods, delegating to the modules that hold it.
+
+    Done here, after the class exists, because those modules import app.
+    """
+    from . import admin, decorators
+    from .worker import execute_tasks
+
+    def method(fn: Any) -> Any:
+        def bound(self: RPQueue, *args: Any, **kwargs: Any) -> Any:
+            return fn(self, *args, **kwargs)
+
+        bound.__name__ = fn.__name__
+        bound.__doc__ = fn.__doc__
+        return bound
+
+    for fn in (decorators.task, decorators.periodic_task, decorators.cron_task,
+               admin.queue_sizes, admin.queue_info, admin.clear_queue, admin.get_page,
+               admin.delete_item, admin.read_deadletter, admin.results, admin.get_task,
+               admin.call_task, admin.flush_tasks, execute_tasks):
+        setattr(RPQueue, fn.__name__, method(fn))
+
+    RPQueue.known_tasks = property(lambda self: admin.KnownTasks(self))  # type: ignore[attr-defined]
+    RPQueue.result = lambda self, taskid: admin.results(self, [taskid])[0]  # type: ignore[attr-defined]

@@ -1,0 +1,89 @@
+"""@task, @periodic_task and @cron_task, bound to an app."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .task import Task
+
+if TYPE_CHECKING:
+    from .app import RPQueue
+
+Decorated = Callable[[Callable[..., Any]], Task]
+
+
+def task(
+    app: RPQueue,
+    func: Callable[..., Any] | str | bytes | None = None,
+    queue: str | bytes | None = None,
+    attempts: int = 1,
+    retry_delay: float = 30,
+    save_results: float = 0,
+    vis_timeout: float = 0,
+    use_dead: bool = False,
+    name: str | None = None,
+) -> Any:
+    """``@task`` bare, or ``@task(queue=..., attempts=..., ...)``."""
+    if isinstance(func, (str, bytes)):
+        # @task("queue") — the queue given positionally, as the original allowed.
+        func, queue = None, func
+
+    def wrap(function: Callable[..., Any]) -> Task:
+        return Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
+                    save_results=save_results, vis_timeout=vis_timeout, use_dead=use_dead,
+                    name=name)
+
+    if func is not None:
+        return wrap(func)
+    return wrap
+
+
+def periodic_task(
+    app: RPQueue,
+    run_every: float | datetime.timedelta,
+    queue: str | bytes = "default",
+    never_skip: bool = False,
+    attempts: int = 1,
+    retry_delay: float = 30,
+    low_delay_okay: bool = False,
+    save_results: float = 0,
+    name: str | None = None,
+) -> Decorated:
+    """Run the decorated function every ``run_every`` seconds, once per period."""
+    from .app import MINIMUM_DELAY
+    from .schedule import Every, check_period
+
+    check_period(run_every, MINIMUM_DELAY, low_delay_okay)
+    schedule = Every(run_every)
+
+    def wrap(function: Callable[..., Any]) -> Task:
+        return Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
+                    save_results=save_results, name=name, schedule=schedule,
+                    never_skip=never_skip)
+
+    return wrap
+
+
+def cron_task(
+    app: RPQueue,
+    crontab: str,
+    queue: str | bytes = "default",
+    never_skip: bool = False,
+    attempts: int = 1,
+    retry_delay: float = 30,
+    save_results: float = 0,
+    name: str | None = None,
+) -> Decorated:
+    """Run the decorated function on a crontab schedule (UTC), once per planned time."""
+    from .schedule import Cron
+
+    schedule = Cron(crontab)
+
+    def wrap(function: Callable[..., Any]) -> Task:
+        return Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
+                    save_results=save_results, name=name, schedule=schedule,
+                    never_skip=never_skip)
+
+    return wrap

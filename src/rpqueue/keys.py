@@ -1,0 +1,136 @@
+"""Every Redis key name rpqueue uses, in one place.
+
+Layout (protocol version 1, see docs/PROTOCOL.md)::
+
+    <prefix>queues                 ZSET  queue name -> unix time last seen
+    <prefix>priorities             HASH  queue name -> priority (lower first)
+    <prefix>tasks                  HASH  task name -> JSON task settings
+    <prefix>q:{<tag>}:<part>       every key of one queue (one hash slot)
+    <prefix>d:{<tag>}:<part>       every key of one data queue
+
+All keys of one queue share the hash tag ``{<tag>}``, so each Lua script
+touches one Redis Cluster slot. The tag is the queue name with ``%``, ``{``
+and ``}`` percent-encoded: a ``}`` inside a name would otherwise end the tag
+early, and an empty tag would make Redis hash the whole key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "rpqueue:"
+
+# Parts of a task queue's keyspace, named for what they hold.
+QUEUE_PARTS = (
+    "ready",  # LIST of ids waiting to run, FIFO
+    "msg",  # HASH id -> message JSON (opaque to scripts)
+    "delayed",  # ZSET id -> due time (ms)
+    "leases",  # ZSET id -> lease deadline (ms) for taken tasks
+    "meta",  # HASH id -> "vis_ms attempts_left use_dead started" (mutable state)
+    "wake",  # LIST of at most one token: wakes blocked idle workers
+    "dead",  # ZSET id -> time it died (ms)
+    "deadmsg",  # HASH id -> dead-letter record JSON
+    "stats",  # HASH counters: enqueued, done, failed, dead ...
+    "periodic",  # ZSET periodic task name -> next planned run (ms)
+)
+
+
+def _tag(queue: str) -> str:
+    return queue.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+def normalize_queue(queue: str | bytes) -> str:
+    """Accept a queue name as str or bytes; refuse anything else loudly."""
+    if isinstance(queue, bytes):
+        try:
+            queue = queue.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"queue name {queue!r} is not valid UTF-8") from exc
+    if not isinstance(queue, str):
+        raise ValueError(f"queue name must be str or bytes, not {type(queue).__name__}")
+    if not queue:
+        raise ValueError("queue name must not be empty")
+    return queue
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """The key names of one task queue."""
+
+    queue: str
+    base: str
+
+    @property
+    def ready(self) -> str:
+        return self.base + "ready"
+
+    @property
+    def msg(self) -> str:
+        return self.base + "msg"
+
+    @property
+    def delayed(self) -> str:
+        return self.base + "delayed"
+
+    @property
+    def leases(self) -> str:
+        return self.base + "leases"
+
+    @property
+    def meta(self) -> str:
+        return self.base + "meta"
+
+    @property
+    def wake(self) -> str:
+        return self.base + "wake"
+
+    @property
+    def dead(self) -> str:
+        return self.base + "dead"
+
+    @property
+    def deadmsg(self) -> str:
+        return self.base + "deadmsg"
+
+    @property
+    def stats(self) -> str:
+        return self.base + "stats"
+
+    @property
+    def periodic(self) -> str:
+        return self.base + "periodic"
+
+    def result(self, taskid: str) -> str:
+        return f"{self.base}result:{taskid}"
+
+
+class Keys:
+    """Key names under one prefix."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        if "{" in prefix or "}" in prefix:
+            # A brace in the prefix would become every key's hash tag and
+            # pin all queues to one cluster slot.
+            raise ValueError(f"key prefix {prefix!r} must not contain '{{' or '}}'")
+        self.prefix = prefix
+        self.queues = prefix + "queues"
+        self.priorities = prefix + "priorities"
+        self.tasks = prefix + "tasks"
+        self.data_queues = prefix + "dataqueues"
+        self.workers = prefix + "workers"
+        self._cache: dict[str, QueueKeys] = {}
+        self._data_cache: dict[str, QueueKeys] = {}
+
+    def queue(self, queue: str) -> QueueKeys:
+        keys = self._cache.get(queue)
+        if keys is None:
+            keys = QueueKeys(queue, f"{self.prefix}q:{{{_tag(queue)}}}:")
+            self._cache[queue] = keys
+        return keys
+
+    def data(self, queue: str) -> QueueKeys:
+        keys = self._data_cache.get(queue)
+        if keys is None:
+            keys = QueueKeys(queue, f"{self.prefix}d:{{{_tag(queue)}}}:")
+            self._data_cache[queue] = keys
+        return keys

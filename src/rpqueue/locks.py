@@ -1,0 +1,36 @@
+"""A small Redis lock, kept from the original API."""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Any
+
+from .scripts import scripts
+
+
+class NoLock(Exception):
+    """The lock is held by someone else."""
+
+
+class SimpleLock:
+    """``with SimpleLock(conn, name, duration):`` — raises NoLock when held.
+
+    The lock expires after ``duration`` seconds, so a holder that dies does
+    not keep it; it is released only by its own holder (a token check).
+    """
+
+    def __init__(self, conn: Any, name: str, duration: float = 1) -> None:
+        self.conn = conn
+        self.name = name
+        self.duration = duration
+        self.token = uuid.uuid4().hex
+
+    def __enter__(self) -> SimpleLock:
+        if not self.conn.set(self.name, self.token, nx=True, px=max(1, round(self.duration * 1000))):
+            raise NoLock(self.name)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        scripts().release_lock(self.conn, [self.name], [self.token])

@@ -1,0 +1,141 @@
+"""The task message: how a call is written to Redis and read back.
+
+A message is one JSON object (protocol version 1, docs/PROTOCOL.md)::
+
+    {"v": 1, "id": "...", "name": "module.function", "queue": "default",
+     "args": [...], "kwargs": {...}}
+
+Scripts never decode it: what they must change (attempts left, leases) is
+kept in separate fields, so user arguments reach the task byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_NESTING = 100
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class MalformedMessage(ValueError):
+    """A message read from Redis that cannot be run; the reason says why."""
+
+
+def new_id() -> str:
+    """A random 22-character id: a uuid4 in URL-safe base64, shorter than its hex form."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+
+
+def _depth(value: Any, limit: int) -> int:
+    # Iterative so a hostile, deeply nested value cannot blow Python's stack.
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return depth
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _check_value(where: str, value: Any) -> None:
+    try:
+        _encoder.encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise TypeError(f"{where} cannot be sent as JSON: {exc}") from None
+    if _depth(value, MAX_NESTING) > MAX_NESTING:
+        raise TypeError(f"{where} is nested deeper than {MAX_NESTING} levels")
+
+
+def encode_call(
+    taskid: str, name: str, queue: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> str:
+    """Encode one call, or raise TypeError naming the argument JSON cannot carry."""
+    body = {"v": PROTOCOL_VERSION, "id": taskid, "name": name, "queue": queue,
+            "args": list(args), "kwargs": kwargs}
+    try:
+        text = _encoder.encode(body)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    else:
+        # Only a text with many brackets can be too deep: skip the walk otherwise.
+        if text.count("[") + text.count("{") <= MAX_NESTING or _depth(body, MAX_NESTING + 2) <= (
+            MAX_NESTING + 2
+        ):
+            return text
+    # Find the culprit so the error names it.
+    for i, arg in enumerate(args):
+        _check_value(f"argument {i} of {name}()", arg)
+    for key, arg in kwargs.items():
+        if not isinstance(key, str):
+            raise TypeError(f"keyword {key!r} of {name}() is not a string")
+        _check_value(f"keyword argument {key!r} of {name}()", arg)
+    raise TypeError(f"the arguments of {name}() cannot be sent as JSON")  # pragma: no cover
+
+
+@dataclass
+class Message:
+    id: str
+    name: str
+    queue: str
+    args: list[Any]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _text(raw: bytes | str) -> str:
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedMessage("message is not valid UTF-8") from None
+
+
+def decode(raw: bytes | str, expect_id: str | None = None) -> Message:
+    """Decode a message read from Redis; anything unusable is MalformedMessage."""
+    text = _text(raw)
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedMessage(f"message is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise MalformedMessage("message is not a JSON object")
+    version = body.get("v", PROTOCOL_VERSION)
+    if version != PROTOCOL_VERSION:
+        raise MalformedMessage(f"message has unsupported protocol version {version!r}")
+    name, args, kwargs = body.get("name"), body.get("args", []), body.get("kwargs", {})
+    if not isinstance(name, str) or not name:
+        raise MalformedMessage("message has no task name")
+    if not isinstance(args, list):
+        raise MalformedMessage("message 'args' is not a list")
+    if not isinstance(kwargs, dict):
+        raise MalformedMessage("message 'kwargs' is not an object")
+    taskid = body.get("id", expect_id)
+    if not isinstance(taskid, str):
+        raise MalformedMessage("message 'id' is not a string")
+    queue = body.get("queue", "")
+    return Message(taskid, name, queue if isinstance(queue, str) else "", args, kwargs)
+
+
+def encode_result(name: str, value: Any) -> str:
+    try:
+        return _encoder.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"the result of {name}() cannot be saved as JSON: {exc}") from None
+
+
+def decode_result(raw: bytes | str | None) -> Any:
+    if raw is None:
+        return None
+    return json.loads(raw)

@@ -1,0 +1,72 @@
+"""Lua scripts, one file per atomic operation, and a tiny loader.
+
+A script may pull shared helpers in with a line ``--@include lib/<name>.lua``;
+the loader splices the file in, so every script stays one self-contained
+source for EVAL (Redis has no include of its own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+_INCLUDE = re.compile(r"^--@include (\S+)$", re.MULTILINE)
+
+
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+@cache
+def source(name: str) -> str:
+    """The full source of ``<name>.lua`` with its includes spliced in."""
+    return _INCLUDE.sub(lambda m: _read(m.group(1)), _read(name + ".lua"))
+
+
+class LuaScript:
+    """EVALSHA with a reload on NOSCRIPT.
+
+    Redis forgets its script cache on restart or failover, so the first call
+    after one answers NOSCRIPT; loading and retrying once is always safe
+    because a script that was not found did not run.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.source = source(name)
+        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
+
+    def __call__(self, client: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return client.execute_command("EVAL", self.source, len(keys), *keys, *args)
+
+    def __repr__(self) -> str:
+        return f"LuaScript({self.name!r})"
+
+
+class Scripts:
+    """Every script the library runs, loaded once per process."""
+
+    def __init__(self) -> None:
+        self.enqueue = LuaScript("enqueue-7")
+        self.enqueue_many = LuaScript("enqueue_many-7")
+        self.take = LuaScript("take-9")
+        self.done = LuaScript("done-5")
+        self.fail = LuaScript("fail-8")
+        self.cancel = LuaScript("cancel-6")
+        self.status = LuaScript("status-3")
+        self.extend = LuaScript("extend-2")
+        self.clear = LuaScript("clear-5")
+        self.release_lock = LuaScript("release_lock-1")
+
+
+@cache
+def scripts() -> Scripts:
+    return Scripts()

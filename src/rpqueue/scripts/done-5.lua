@@ -1,0 +1,27 @@
+-- Record that a taken task finished, and save its result.
+-- KEYS[1] leases   ZSET  id -> lease deadline (ms)
+-- KEYS[2] msg      HASH  id -> message JSON
+-- KEYS[3] meta     HASH  id -> mutable task state
+-- KEYS[4] stats    HASH  queue counters
+-- KEYS[5] result   STRING the saved result of this task
+-- ARGV[1] id
+-- ARGV[2] lease token the take returned
+-- ARGV[3] result JSON
+-- ARGV[4] how long to keep the result, in ms (0: do not keep it)
+-- Returns 1, or 0 when the caller no longer holds the lease (its lease
+-- expired and the task was requeued or handed on): nothing is written then.
+--@include lib/common.lua
+
+local id = ARGV[1]
+if not holds_lease(KEYS[1], KEYS[3], id, ARGV[2]) then
+  return 0
+end
+redis.call('ZREM', KEYS[1], id)
+redis.call('HDEL', KEYS[2], id)
+redis.call('HDEL', KEYS[3], id)
+redis.call('HINCRBY', KEYS[4], 'done', 1)
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  redis.call('SET', KEYS[5], ARGV[3], 'PX', ttl)
+end
+return 1

@@ -1,0 +1,261 @@
+"""Tasks: the decorators, the Task object, and the handle of a queued call."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .broker import task_meta, text
+from .keys import normalize_queue
+from .message import decode_result, encode_call, new_id
+
+if TYPE_CHECKING:
+    from .app import RPQueue
+    from .schedule import Schedule
+
+
+def _number(what: str, value: Any, minimum: float = 0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {type(value).__name__}")
+    if math.isnan(value) or value < minimum:
+        raise ValueError(f"{what} must be >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def _attempts(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"attempts must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"attempts must be >= 1, got {value}")
+    return value
+
+
+def _delay(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"delay must be a number of seconds, not {type(value).__name__}")
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"delay must be a finite number of seconds, got {value!r}")
+    return max(0.0, float(value))
+
+
+class TaskRef:
+    """What it takes to queue calls to a task: its name and settings.
+
+    A Task adds the function; a TaskRef alone (from the registry in Redis)
+    lets code queue calls to tasks it does not import.
+    """
+
+    function: Callable[..., Any] | None = None
+
+    def __init__(
+        self,
+        app: RPQueue,
+        name: str,
+        queue: str | bytes | None = None,
+        attempts: int = 1,
+        retry_delay: float = 30,
+        save_results: float = 0,
+        vis_timeout: float = 0,
+        use_dead: bool = False,
+    ) -> None:
+        from .app import DEFAULT_QUEUE
+
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"task name must be a non-empty string, got {name!r}")
+        self.app = app
+        self.name = name
+        self.queue = normalize_queue(DEFAULT_QUEUE if queue is None else queue)
+        self.attempts = _attempts(attempts)
+        self.retry_delay = _number("retry_delay", retry_delay)
+        self.save_results = _number("save_results", save_results)
+        self.vis_timeout = _number("vis_timeout", vis_timeout)
+        self.use_dead = bool(use_dead)
+        self._meta = task_meta(self.vis_timeout, self.attempts, self.use_dead)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} queue={self.queue!r}>"
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue, "attempts": self.attempts, "retry_delay": self.retry_delay,
+            "save_results": self.save_results, "vis_timeout": self.vis_timeout,
+            "use_dead": self.use_dead,
+        }
+
+    def execute(
+        self,
+        *args: Any,
+        delay: float | datetime.timedelta | None = None,
+        taskid: str | None = None,
+        _queue: str | bytes | None = None,
+        execute_inline_now: bool = False,
+        **kwargs: Any,
+    ) -> EnqueuedTask:
+        """Queue one call (now, or after ``delay`` seconds); returns its handle."""
+        queue = self.queue if _queue is None else normalize_queue(_queue)
+        wait = _delay(delay)
+        if taskid is None:
+            taskid = new_id()
+        elif not isinstance(taskid, str) or not taskid:
+            raise ValueError(f"taskid must be a non-empty string, got {taskid!r}")
+        if self.attempts > 1 and "_attempts" not in kwargs:
+            kwargs["_attempts"] = self.attempts
+        message = encode_call(taskid, self.name, queue, args, kwargs)
+        if execute_inline_now:
+            if self.function is None:
+                raise ValueError(f"task {self.name!r} is not defined in this process; "
+                                 "it cannot run inline")
+            return EnqueuedTask(self.app, self.name, queue, taskid, args,
+                                inline=(self.function(*args, **kwargs),))
+        self.app.note_queue(queue)
+        status = self.app.broker.enqueue(queue, taskid, message, wait, self._meta)
+        if status == 0:
+            raise ValueError(f"task id {taskid!r} is running in queue {queue!r}; not queued again")
+        return EnqueuedTask(self.app, self.name, queue, taskid, args)
+
+    def retry(self, *args: Any, **kwargs: Any) -> EnqueuedTask | None:
+        """Queue this call again with one attempt fewer, or do nothing if none are left.
+
+        ``_attempts`` (passed to the task when ``attempts > 1``) counts the
+        attempts left including the current one.
+        """
+        left = kwargs.pop("_attempts", 1)
+        if isinstance(left, bool) or not isinstance(left, int):
+            raise TypeError(f"_attempts must be an int, not {type(left).__name__}")
+        if left - 1 < 1:
+            return None
+        if "delay" not in kwargs:
+            kwargs["delay"] = self.retry_delay
+        kwargs["_attempts"] = left - 1
+        return self.execute(*args, **kwargs)
+
+    def execute_many(
+        self,
+        calls: Iterable[tuple[Iterable[Any], dict[str, Any]] | Iterable[Any]],
+        delay: float | None = None,
+        _queue: str | bytes | None = None,
+    ) -> list[EnqueuedTask]:
+        """Queue many calls in pipelined round trips.
+
+        Each item is ``(args, kwargs)`` or just an args sequence. Every call
+        is encoded before anything is sent, so one bad argument queues nothing.
+        """
+        queue = self.queue if _queue is None else normalize_queue(_queue)
+        wait = _delay(delay)
+        prepared: list[tuple[str, str, tuple[Any, ...]]] = []
+        for item in calls:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], dict):
+                args, kwargs = tuple(item[0]), dict(item[1])
+            else:
+                args, kwargs = tuple(item), {}
+            if self.attempts > 1 and "_attempts" not in kwargs:
+                kwargs["_attempts"] = self.attempts
+            taskid = new_id()
+            prepared.append((taskid, encode_call(taskid, self.name, queue, args, kwargs), args))
+        self.app.note_queue(queue)
+        self.app.broker.enqueue_many(queue, [(i, m) for i, m, _ in prepared], wait, self._meta)
+        return [EnqueuedTask(self.app, self.name, queue, i, a) for i, _, a in prepared]
+
+
+class Task(TaskRef):
+    """A function that can be called through a queue."""
+
+    def __init__(
+        self,
+        app: RPQueue,
+        function: Callable[..., Any],
+        queue: str | bytes | None = None,
+        attempts: int = 1,
+        retry_delay: float = 30,
+        save_results: float = 0,
+        vis_timeout: float = 0,
+        use_dead: bool = False,
+        name: str | None = None,
+        schedule: Schedule | None = None,
+        never_skip: bool = False,
+    ) -> None:
+        if not callable(function):
+            raise TypeError(f"a task must wrap a callable, not {type(function).__name__}")
+        if name is None:
+            name = f"{function.__module__}.{function.__name__}"
+        super().__init__(app, name, queue, attempts, retry_delay, save_results, vis_timeout,
+                         use_dead)
+        self.function: Callable[..., Any] = function
+        self.schedule = schedule
+        self.never_skip = bool(never_skip)
+        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+        app.register(self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs)
+
+    def settings(self) -> dict[str, Any]:
+        out = super().settings()
+        if self.schedule is not None:
+            out["schedule"] = self.schedule.describe()
+            out["never_skip"] = self.never_skip
+        return out
+
+
+class EnqueuedTask:
+    """The handle of one queued call: status, wait, cancel, result."""
+
+    def __init__(
+        self,
+        app: RPQueue,
+        name: str,
+        queue: str,
+        taskid: str,
+        args: tuple[Any, ...] | list[Any],
+        inline: tuple[Any] | None = None,
+    ) -> None:
+        self.app = app
+        self.name = name
+        self.queue = queue
+        self.taskid = taskid
+        self.args = args
+        self._inline = inline
+
+    def __repr__(self) -> str:
+        return f"<EnqueuedTask {self.name} id={self.taskid} queue={self.queue!r}>"
+
+    @property
+    def status(self) -> str:
+        """'early', 'late', 'waiting', 'started' or 'done'."""
+        if self._inline is not None:
+            return "done"
+        return self.app.broker.status(self.queue, self.taskid)
+
+    def wait(self, timeout: float = 30) -> bool:
+        """True once the task has started or finished, False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            if self.status in ("started", "done"):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+
+    def cancel(self) -> bool | int:
+        """True if removed before running, False if unknown, -1 if it ran and its result was deleted."""
+        code = self.app.broker.cancel(self.queue, self.taskid)
+        return -1 if code == -1 else bool(code)
+
+    @property
+    def result(self) -> Any:
+        if self._inline is not None:
+            return self._inline[0]
+        raw = self.app.client.get(self.app.keys.queue(self.queue).result(self.taskid))
+        return decode_result(raw)
+

@@ -1,0 +1,94 @@
+"""The worker thread: take from the highest-priority non-empty queue, run, repeat.
+
+An idle worker does not poll: it blocks on the queues' wake lists, which
+every enqueue fills, for at most the time until the next delayed task or
+lease deadline (both in Redis time) and at most MAX_IDLE seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from redis.exceptions import ConnectionError, TimeoutError
+
+from ..broker import TakeReply
+from .runner import Runner
+
+if TYPE_CHECKING:
+    from ..app import RPQueue
+
+log = logging.getLogger("rpqueue.worker")
+
+MAX_IDLE = 1.0
+QUEUE_REFRESH = 5.0
+
+
+class QueueList:
+    """The queues a worker serves, in order; refreshed when serving all queues."""
+
+    def __init__(self, app: RPQueue, queues: list[str] | None) -> None:
+        self.app = app
+        self.fixed = app.ordered_queues(queues) if queues else None
+        self._queues: list[str] = []
+        self._loaded = -QUEUE_REFRESH
+
+    def get(self) -> list[str]:
+        if self.fixed is not None:
+            return self.fixed
+        now = time.monotonic()
+        if now - self._loaded >= QUEUE_REFRESH:
+            self._queues = self.app.ordered_queues()
+            self._loaded = now
+        return self._queues
+
+
+class Worker:
+    def __init__(self, app: RPQueue, queues: QueueList, runner: Runner,
+                 stop: threading.Event) -> None:
+        self.app = app
+        self.queues = queues
+        self.runner = runner
+        self.stop = stop
+
+    def run(self) -> None:
+        backoff = 0.1
+        while not self.stop.is_set():
+            try:
+                if not self.step():
+                    continue
+                backoff = 0.1
+            except (ConnectionError, TimeoutError) as exc:
+                log.warning("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def step(self) -> bool:
+        """Run one task, or sleep until there may be one. False when idle."""
+        queues = self.queues.get()
+        reply: TakeReply | None = None
+        next_ms, now_ms = -1, 0
+        for queue in queues:
+            reply = self.app.broker.take(queue, self.app.running_lease)
+            if reply.taken is not None:
+                self.runner.run(reply.taken)
+                return True
+            now_ms = reply.now_ms
+            if reply.next_ms >= 0 and (next_ms < 0 or reply.next_ms < next_ms):
+                next_ms = reply.next_ms
+        self.sleep(queues, next_ms, now_ms)
+        return False
+
+    def sleep(self, queues: list[str], next_ms: int, now_ms: int) -> None:
+        timeout = MAX_IDLE
+        if next_ms >= 0:
+            timeout = min(timeout, max(0.0, (next_ms - now_ms) / 1000))
+        if not queues:
+            self.stop.wait(timeout)
+            return
+        if timeout < 0.001:
+            return
+        wake_keys = [self.app.keys.queue(q).wake for q in queues]
+        self.app.client.blpop(wake_keys, timeout=timeout)

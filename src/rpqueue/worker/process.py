@@ -1,0 +1,168 @@
+"""Processes x threads, signals, and the worker's own upkeep.
+
+Signal handlers only set a flag. On SIGTERM, SIGINT or SIGUSR1 a worker
+stops taking tasks, lets running ones finish for up to ``wait_per_thread``
+seconds, and exits 0. A supervisor process restarts children that die.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from redis.exceptions import ConnectionError, TimeoutError
+
+from .loop import QueueList, Worker
+from .runner import Runner
+
+if TYPE_CHECKING:
+    from ..app import RPQueue
+
+log = logging.getLogger("rpqueue.worker")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+
+def _on_stop(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, handler)
+
+
+def _wait_for_redis(app: RPQueue, stop: threading.Event) -> bool:
+    backoff = 0.1
+    while not stop.is_set():
+        try:
+            app.publish_registry()
+            return True
+        except (ConnectionError, TimeoutError) as exc:
+            log.warning("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+    return False
+
+
+def _upkeep(app: RPQueue, runner: Runner, queues: QueueList, stop: threading.Event) -> None:
+    """Renew leases of running 0/1 tasks and mark served queues as seen."""
+    every = max(1.0, min(60.0, app.running_lease / 3))
+    last_seen = 0.0
+    while not stop.wait(1.0):
+        try:
+            now = time.monotonic()
+            if now - last_seen >= every:
+                runner.renew_leases()
+                served = queues.get()
+                if served:
+                    t = app.redis_time()
+                    app.client.zadd(app.keys.queues, {q: t for q in served})
+                last_seen = now
+        except (ConnectionError, TimeoutError):
+            pass
+        except Exception:
+            log.exception("worker upkeep failed")
+
+
+def run_threads(
+    app: RPQueue,
+    queues: list[str] | None = None,
+    threads: int = 1,
+    wait: float = 1,
+    stop: threading.Event | None = None,
+    success_level: int = logging.DEBUG,
+) -> int:
+    """Run worker threads in this process until stopped; returns an exit code."""
+    stop = stop or threading.Event()
+    _on_stop(stop)
+    if not _wait_for_redis(app, stop):
+        return 0
+    queue_list = QueueList(app, queues)
+    runner = Runner(app, success_level)
+    workers = [
+        threading.Thread(target=Worker(app, queue_list, runner, stop).run,
+                         name=f"rpqueue-worker-{i}", daemon=True)
+        for i in range(threads)
+    ]
+    keeper = threading.Thread(target=_upkeep, args=(app, runner, queue_list, stop),
+                              name="rpqueue-upkeep", daemon=True)
+    for t in [*workers, keeper]:
+        t.start()
+    log.info("worker pid %d serving %s with %d thread(s) on %s", os.getpid(),
+             ", ".join(queues) if queues else "all queues", threads, app.describe_connection())
+    while not stop.wait(0.5):
+        pass
+    deadline = time.monotonic() + wait
+    for t in workers:
+        t.join(max(0.0, deadline - time.monotonic()))
+    busy = sum(t.is_alive() for t in workers)
+    if busy:
+        log.warning("stopping with %d task(s) still running after %.1fs", busy, wait)
+    log.info("worker pid %d stopped (%d done, %d failed)", os.getpid(),
+             runner.counts["done"], runner.counts["failed"])
+    return 0
+
+
+def _child(app: RPQueue, queues: list[str] | None, threads: int, wait: float,
+           success_level: int) -> None:
+    os._exit(run_threads(app, queues, threads, wait, success_level=success_level))
+
+
+def supervise(
+    app: RPQueue, queues: list[str] | None, processes: int, threads: int, wait: float,
+    success_level: int = logging.DEBUG,
+) -> int:
+    """Run ``processes`` worker processes, restarting any that die, until stopped."""
+    stop = threading.Event()
+    _on_stop(stop)
+    ctx = multiprocessing.get_context("fork")
+
+    def spawn() -> multiprocessing.process.BaseProcess:
+        p = ctx.Process(target=_child, args=(app, queues, threads, wait, success_level),
+                        name="rpqueue-worker")
+        p.start()
+        return p
+
+    children = [spawn() for _ in range(processes)]
+    while not stop.wait(0.2):
+        for i, p in enumerate(children):
+            if not p.is_alive():
+                log.warning("worker process %s exited with %s; starting another",
+                            p.pid, p.exitcode)
+                children[i] = spawn()
+    for p in children:
+        if p.pid is not None and p.is_alive():
+            os.kill(p.pid, signal.SIGTERM)
+    for p in children:
+        p.join(wait + 5)
+        if p.is_alive():
+            p.kill()
+    return 0
+
+
+def execute_tasks(
+    app: RPQueue,
+    queues: list[str] | None = None,
+    threads_per_process: int = 1,
+    processes: int = 1,
+    wait_per_thread: float = 1,
+    module: str | None = None,
+    success_level: int = logging.DEBUG,
+) -> int:
+    if module:
+        importlib.import_module(module)
+    if threads_per_process < 1 or processes < 1:
+        raise ValueError("threads_per_process and processes must be >= 1")
+    if processes == 1:
+        return run_threads(app, queues, threads_per_process, wait_per_thread,
+                           success_level=success_level)
+    return supervise(app, queues, processes, threads_per_process, wait_per_thread,
+                     success_level)
