@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, overload
 
 from . import admin as _admin
 from . import decorators as _decorators
@@ -30,6 +30,23 @@ __version__ = VERSION
 
 _bind_api()
 _default = new_rpqueue("default")
+
+
+@overload
+def task(func: Callable[..., Any]) -> Task: ...
+
+
+@overload
+def task(
+    func: str | bytes | None = None,
+    queue: str | bytes | None = None,
+    attempts: int = 1,
+    retry_delay: float = 30,
+    save_results: float = 0,
+    vis_timeout: float = 0,
+    use_dead: bool = False,
+    name: str | None = None,
+) -> Callable[[Callable[..., Any]], Task]: ...
 
 
 def task(
@@ -145,7 +162,8 @@ def results(taskids: Iterable[str]) -> list[Any]:
     return _admin.results(_default, taskids)
 
 
-def get_task(name: str) -> Task | None:
+def get_task(name: str) -> Any:
+    """The task with this name (a Task here, or a TaskRef from the registry), or None."""
     return _admin.get_task(_default, name)
 
 

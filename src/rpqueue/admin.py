@@ -54,7 +54,7 @@ def clear_queue(app: RPQueue, queue: str | bytes, delete: bool = False,
     if is_data:
         from .data import Data
 
-        return Data(name, app=app).delete_all()
+        return int(Data(name, app=app).delete_all())
     removed = app.broker.clear(name)
     if delete:
         k = app.keys.queue(name)
@@ -150,12 +150,32 @@ def delete_dead(app: RPQueue, records: Iterable[Mapping[str, Any]]) -> int:
     return count
 
 
+def requeue_dead(app: RPQueue, records: Iterable[Mapping[str, Any]]) -> int:
+    """Queue dead tasks again, with the attempts their task now has."""
+    from .broker import task_meta
+    from .scripts import scripts
+
+    registry = app.read_registry()
+    count = 0
+    for r in records:
+        queue, name = r["queue"], r.get("name")
+        local = app.registry.get(name) if name else None
+        settings = local.settings() if local else registry.get(name or "", {})
+        meta = task_meta(float(settings.get("vis_timeout", 0)), int(settings.get("attempts", 1)),
+                         bool(settings.get("use_dead", False)))
+        k = app.keys.queue(queue)
+        count += int(scripts().requeue_dead(
+            app.client, [k.ready, k.msg, k.meta, k.dead, k.deadmsg, k.wake], [r["id"], meta]))
+    return count
+
+
 def read_deadletter(app: RPQueue, delete: bool = False, limit: int = 100,
                     is_data: bool = False) -> list[dict[str, Any]]:
     if is_data:
         from .data import Data
 
-        return Data.read_dead(app, delete=delete, limit=limit)
+        dead: list[dict[str, Any]] = Data.read_dead(app, delete=delete, limit=limit)
+        return dead
     records = dead_records(app, limit=limit)
     if delete:
         delete_dead(app, records)
@@ -252,7 +272,8 @@ def flush_tasks(
                 app.client.zadd(k.delayed, dict.fromkeys(delayed, 0), xx=True)
             due = app.client.zrange(k.periodic, 0, -1)
             if due:
-                app.client.zadd(k.periodic, dict.fromkeys(due, 0), xx=True)
+                now_ms = round(app.redis_time() * 1000)
+                app.client.zadd(k.periodic, dict.fromkeys(due, now_ms), xx=True)
             app.client.rpush(k.wake, "1")
             app.client.ltrim(k.wake, 0, 0)
         watched += [(queue, i) for i in delayed]

@@ -138,7 +138,11 @@ class RPQueue:
     def note_queue(self, queue: str) -> None:
         """Remember a queue in the known-queues index, once per process."""
         if queue not in self._seen_queues:
-            self.client.zadd(self.keys.queues, {queue: self.redis_time()})
+            if self.client.zadd(self.keys.queues, {queue: self.redis_time()}):
+                pipe = self.client.pipeline(transaction=False)
+                pipe.rpush(self.keys.queues_wake, "1")
+                pipe.ltrim(self.keys.queues_wake, -1, -1)
+                pipe.execute()
             self._seen_queues.add(queue)
 
     def redis_time(self) -> float:

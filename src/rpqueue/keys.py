@@ -3,6 +3,7 @@
 Layout (protocol version 1, see docs/PROTOCOL.md)::
 
     <prefix>queues                 ZSET  queue name -> unix time last seen
+    <prefix>queues:wake            LIST  token pushed when a new queue appears
     <prefix>priorities             HASH  queue name -> priority (lower first)
     <prefix>tasks                  HASH  task name -> JSON task settings
     <prefix>q:{<tag>}:<part>       every key of one queue (one hash slot)
@@ -32,6 +33,7 @@ QUEUE_PARTS = (
     "deadmsg",  # HASH id -> dead-letter record JSON
     "stats",  # HASH counters: enqueued, done, failed, dead ...
     "periodic",  # ZSET periodic task name -> next planned run (ms)
+    "periodic_def",  # HASH periodic task name -> schedule description
 )
 
 
@@ -100,6 +102,10 @@ class QueueKeys:
     def periodic(self) -> str:
         return self.base + "periodic"
 
+    @property
+    def periodic_def(self) -> str:
+        return self.base + "periodic_def"
+
     def result(self, taskid: str) -> str:
         return f"{self.base}result:{taskid}"
 
@@ -114,6 +120,9 @@ class Keys:
             raise ValueError(f"key prefix {prefix!r} must not contain '{{' or '}}'")
         self.prefix = prefix
         self.queues = prefix + "queues"
+        # Pushed when a queue is first seen, so workers serving "all queues"
+        # start on a new queue at once instead of at their next refresh.
+        self.queues_wake = prefix + "queues:wake"
         self.priorities = prefix + "priorities"
         self.tasks = prefix + "tasks"
         self.data_queues = prefix + "dataqueues"

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .broker import task_meta, text
+from .broker import task_meta
 from .keys import normalize_queue
 from .message import decode_result, encode_call, new_id
 
@@ -191,7 +191,7 @@ class Task(TaskRef):
         self.function: Callable[..., Any] = function
         self.schedule = schedule
         self.never_skip = bool(never_skip)
-        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+        functools.update_wrapper(self, function)
         app.register(self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -248,7 +248,8 @@ class EnqueuedTask:
             pause = min(pause * 2, 0.05)
 
     def cancel(self) -> bool | int:
-        """True if removed before running, False if unknown, -1 if it ran and its result was deleted."""
+        """True if removed before running, False if unknown (or running),
+        -1 if it ran and its saved result was deleted."""
         code = self.app.broker.cancel(self.queue, self.taskid)
         return -1 if code == -1 else bool(code)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import ConnectionError, TimeoutError
 
-from ..broker import TakeReply
+from ..broker import TakeReply, text
 from .runner import Runner
 
 if TYPE_CHECKING:
@@ -33,6 +33,9 @@ class QueueList:
         self.app = app
         self.fixed = app.ordered_queues(queues) if queues else None
         self._queues: list[str] = []
+        self._loaded = -QUEUE_REFRESH
+
+    def refresh(self) -> None:
         self._loaded = -QUEUE_REFRESH
 
     def get(self) -> list[str]:
@@ -85,10 +88,11 @@ class Worker:
         timeout = MAX_IDLE
         if next_ms >= 0:
             timeout = min(timeout, max(0.0, (next_ms - now_ms) / 1000))
-        if not queues:
-            self.stop.wait(timeout)
-            return
         if timeout < 0.001:
             return
         wake_keys = [self.app.keys.queue(q).wake for q in queues]
-        self.app.client.blpop(wake_keys, timeout=timeout)
+        if self.queues.fixed is None:
+            wake_keys.append(self.app.keys.queues_wake)
+        got = self.app.client.blpop(wake_keys, timeout=timeout)
+        if got and text(got[0]) == self.app.keys.queues_wake:
+            self.queues.refresh()

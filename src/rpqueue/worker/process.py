@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import ConnectionError, TimeoutError
 
+from ..periodic import start_scheduler
 from .loop import QueueList, Worker
 from .runner import Runner
 
@@ -96,14 +97,17 @@ def run_threads(
                               name="rpqueue-upkeep", daemon=True)
     for t in [*workers, keeper]:
         t.start()
+    start_scheduler(app, stop)
     log.info("worker pid %d serving %s with %d thread(s) on %s", os.getpid(),
              ", ".join(queues) if queues else "all queues", threads, app.describe_connection())
     while not stop.wait(0.5):
         pass
+    # Idle threads may sit in a blocking pop for up to a second; only the
+    # tasks actually running are worth waiting for.
     deadline = time.monotonic() + wait
-    for t in workers:
-        t.join(max(0.0, deadline - time.monotonic()))
-    busy = sum(t.is_alive() for t in workers)
+    while runner.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    busy = runner.in_flight
     if busy:
         log.warning("stopping with %d task(s) still running after %.1fs", busy, wait)
     log.info("worker pid %d stopped (%d done, %d failed)", os.getpid(),

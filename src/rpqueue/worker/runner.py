@@ -56,11 +56,22 @@ class Runner:
         # Tasks without a visibility timeout whose leases the keeper renews.
         self.running: dict[int, Running] = {}
         self.counts = {"done": 0, "failed": 0}
+        self.in_flight = 0
+        self._lock = threading.Lock()
 
     def _fail(self, taken: Taken, error: str, force: bool, reason: str) -> int:
         return self.app.broker.fail(taken.queue, taken.id, taken.token, error, force, reason)
 
     def run(self, taken: Taken) -> None:
+        with self._lock:
+            self.in_flight += 1
+        try:
+            self._run(taken)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _run(self, taken: Taken) -> None:
         try:
             message = decode(taken.raw)
         except MalformedMessage as exc:
@@ -91,7 +102,8 @@ class Runner:
                           _safe(taken.id), _safe(taken.queue))
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             self._fail(taken, detail, False, "task raised an exception")
-            self.counts["failed"] += 1
+            with self._lock:
+                self.counts["failed"] += 1
             return
         finally:
             _local.running = None
@@ -106,7 +118,8 @@ class Runner:
             except TypeError as exc:
                 log.error("%s; saving null instead", exc)
         if self.app.broker.done(taken.queue, taken.id, taken.token, result, task.save_results):
-            self.counts["done"] += 1
+            with self._lock:
+                self.counts["done"] += 1
             log.log(self.success_level, "task %s (%s) done in %.4fs", _safe(task.name),
                     _safe(taken.id), took)
         else:

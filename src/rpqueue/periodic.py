@@ -1,0 +1,130 @@
+"""The scheduler of periodic and cron tasks, run in every worker process.
+
+Each periodic task has one planned time in Redis (its queue's ``periodic``
+zset). When it is due, every worker process may try to claim it; the claim
+script is a compare-and-set on that planned time, so exactly one succeeds
+per period however many workers run, and a run is missed only while no
+worker is alive. All times are Redis's: worker clocks never decide.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from redis.exceptions import ConnectionError, TimeoutError
+
+from .message import encode_call, new_id
+from .schedule import next_run
+from .scripts import scripts
+
+if TYPE_CHECKING:
+    from .app import RPQueue
+    from .task import Task
+
+log = logging.getLogger("rpqueue.periodic")
+
+# Re-read planned times at least this often: another worker, a deploy or
+# flush_tasks may have moved them.
+MAX_WAIT = 1.0
+
+
+class Scheduler:
+    def __init__(self, app: RPQueue, tasks: list[Task]) -> None:
+        self.app = app
+        self.tasks = [t for t in tasks if t.schedule is not None]
+        self.planned: dict[str, float] = {}  # task name -> planned run (ms)
+        self.offset = 0.0  # Redis time minus local time, in seconds
+
+    def register(self) -> None:
+        s = scripts()
+        for task in self.tasks:
+            assert task.schedule is not None
+            k = self.app.keys.queue(task.queue)
+            now = self.app.redis_time()
+            self.offset = now - time.time()
+            first = round(task.schedule.next_after(now) * 1000)
+            planned = s.register_periodic(self.app.client, [k.periodic, k.periodic_def],
+                                          [task.name, task.schedule.describe(), first])
+            self.planned[task.name] = float(planned)
+            self.app.note_queue(task.queue)
+
+    def refresh(self) -> None:
+        by_queue: dict[str, list[Task]] = {}
+        for task in self.tasks:
+            by_queue.setdefault(task.queue, []).append(task)
+        for queue, tasks in by_queue.items():
+            scores = self.app.client.zmscore(self.app.keys.queue(queue).periodic,
+                                             [t.name for t in tasks])
+            for task, score in zip(tasks, scores):
+                if score is None:
+                    # Someone cleared the schedule: plan it afresh.
+                    self.register()
+                    return
+                self.planned[task.name] = float(score)
+
+    def claim_due(self) -> None:
+        now_ms = (time.time() + self.offset) * 1000
+        for task in self.tasks:
+            planned = self.planned.get(task.name)
+            if planned is None or planned > now_ms:
+                continue
+            self._claim(task, planned)
+
+    def _claim(self, task: Task, planned: float) -> None:
+        assert task.schedule is not None
+        k = self.app.keys.queue(task.queue)
+        now = max(planned / 1000, time.time() + self.offset)
+        after = next_run(task.schedule, planned / 1000, now, task.never_skip)
+        taskid = new_id()
+        kwargs = {"_attempts": task.attempts} if task.attempts > 1 else {}
+        message = encode_call(taskid, task.name, task.queue, (), kwargs)
+        claimed, in_force, redis_now = scripts().claim_periodic(
+            self.app.client,
+            [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases, k.periodic],
+            [task.name, int(planned), round(after * 1000), taskid, message, task._meta],
+        )
+        self.offset = int(redis_now) / 1000 - time.time()
+        self.planned[task.name] = float(in_force)
+        if int(claimed):
+            log.debug("queued periodic run %s of %s", taskid, task.name)
+
+    def wait_time(self) -> float:
+        if not self.planned:
+            return MAX_WAIT
+        soonest = min(self.planned.values()) / 1000
+        # At least a millisecond: a claim the server found early must not spin.
+        return max(0.001, min(MAX_WAIT, soonest - (time.time() + self.offset)))
+
+    def run(self, stop: threading.Event) -> None:
+        backoff = 0.1
+        registered = False
+        while not stop.is_set():
+            try:
+                if not registered:
+                    self.register()
+                    registered = True
+                self.claim_due()
+                if stop.wait(self.wait_time()):
+                    return
+                self.refresh()
+                backoff = 0.1
+            except (ConnectionError, TimeoutError) as exc:
+                log.warning("scheduler: Redis unreachable (%s); retrying in %.1fs", exc, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:
+                log.exception("scheduler error")
+                stop.wait(1.0)
+
+
+def start_scheduler(app: RPQueue, stop: threading.Event) -> threading.Thread | None:
+    scheduler = Scheduler(app, list(app.registry.values()))
+    if not scheduler.tasks:
+        return None
+    thread = threading.Thread(target=scheduler.run, args=(stop,), name="rpqueue-scheduler",
+                              daemon=True)
+    thread.start()
+    return thread
