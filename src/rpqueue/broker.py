@@ -93,6 +93,21 @@ class Broker:
         got = Taken(queue, text(taken), raw, text(token)) if taken else None
         return TakeReply(got, int(now), int(next_ms))
 
+    def finish_take(self, queue: str, taken: Taken, result: str, keep: float,
+                    running_lease: float) -> tuple[bool, TakeReply]:
+        """done() for a task of ``queue`` and take() from it, in one round trip."""
+        k = self._q(queue)
+        reply = self.s.finish_take(
+            self.app.client,
+            [k.ready, k.msg, k.delayed, k.leases, k.meta, k.wake, k.dead, k.deadmsg, k.stats,
+             k.result(taken.id)],
+            [round(running_lease * 1000), MAINTENANCE_BATCH, taken.id, taken.token, result,
+             max(0, round(keep * 1000))],
+        )
+        got, raw, token, now, next_ms, finished = reply
+        nxt = Taken(queue, text(got), raw, text(token)) if got else None
+        return bool(finished), TakeReply(nxt, int(now), int(next_ms))
+
     def done(self, queue: str, taskid: str, token: str, result: str, keep: float) -> bool:
         k = self._q(queue)
         reply = self.s.done(

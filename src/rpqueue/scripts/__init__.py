@@ -59,6 +59,7 @@ class Scripts:
         self.enqueue_many = LuaScript("enqueue_many-7")
         self.take = LuaScript("take-9")
         self.done = LuaScript("done-5")
+        self.finish_take = LuaScript("finish_take-10")
         self.fail = LuaScript("fail-8")
         self.cancel = LuaScript("cancel-6")
         self.status = LuaScript("status-3")

@@ -11,17 +11,7 @@
 -- Returns 1, or 0 when the caller no longer holds the lease (its lease
 -- expired and the task was requeued or handed on): nothing is written then.
 --@include lib/common.lua
+--@include lib/finish.lua
 
-local id = ARGV[1]
-if not holds_lease(KEYS[1], KEYS[3], id, ARGV[2]) then
-  return 0
-end
-redis.call('ZREM', KEYS[1], id)
-redis.call('HDEL', KEYS[2], id)
-redis.call('HDEL', KEYS[3], id)
-redis.call('HINCRBY', KEYS[4], 'done', 1)
-local ttl = tonumber(ARGV[4])
-if ttl > 0 then
-  redis.call('SET', KEYS[5], ARGV[3], 'PX', ttl)
-end
-return 1
+return finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3],
+  tonumber(ARGV[4]))

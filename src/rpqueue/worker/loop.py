@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import ConnectionError, TimeoutError
 
-from ..broker import TakeReply, text
-from .runner import Runner
+from ..broker import Taken, text
+from .runner import Finished, Runner
 
 if TYPE_CHECKING:
     from ..app import RPQueue
@@ -55,34 +55,64 @@ class Worker:
         self.queues = queues
         self.runner = runner
         self.stop = stop
+        # The last task run, its success not yet written to Redis.
+        self.pending: Finished | None = None
 
     def run(self) -> None:
         backoff = 0.1
-        while not self.stop.is_set():
+        while True:
             try:
-                if not self.step():
-                    continue
+                if self.stop.is_set():
+                    if self.pending is not None:
+                        self.runner.finish(self.pending)
+                        self.pending = None
+                    return
+                self.step()
                 backoff = 0.1
             except (ConnectionError, TimeoutError) as exc:
                 log.warning("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
-                self.stop.wait(backoff)
+                time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def step(self) -> bool:
-        """Run one task, or sleep until there may be one. False when idle."""
+    def _run(self, taken: Taken) -> None:
+        self.pending = self.runner.run(taken)
+
+    def step(self) -> None:
+        """Report the last task and run the next, or sleep until there may be one."""
         queues = self.queues.get()
-        reply: TakeReply | None = None
-        next_ms, now_ms = -1, 0
-        for queue in queues:
+        next_ms, now_ms, start = -1, 0, 0
+        finished, self.pending = self.pending, None
+        if finished is not None:
+            if queues and finished.taken.queue == queues[0]:
+                # The top queue: writing the outcome and taking the next task
+                # in one script skips no priority.
+                try:
+                    ok, reply = self.app.broker.finish_take(
+                        queues[0], finished.taken, finished.result, finished.task.save_results,
+                        self.app.running_lease)
+                except (ConnectionError, TimeoutError):
+                    self.pending = finished
+                    raise
+                self.runner.report(finished, ok)
+                if reply.taken is not None:
+                    self._run(reply.taken)
+                    return
+                now_ms, next_ms, start = reply.now_ms, reply.next_ms, 1
+            else:
+                try:
+                    self.runner.finish(finished)
+                except (ConnectionError, TimeoutError):
+                    self.pending = finished
+                    raise
+        for queue in queues[start:]:
             reply = self.app.broker.take(queue, self.app.running_lease)
             if reply.taken is not None:
-                self.runner.run(reply.taken)
-                return True
+                self._run(reply.taken)
+                return
             now_ms = reply.now_ms
             if reply.next_ms >= 0 and (next_ms < 0 or reply.next_ms < next_ms):
                 next_ms = reply.next_ms
         self.sleep(queues, next_ms, now_ms)
-        return False
 
     def sleep(self, queues: list[str], next_ms: int, now_ms: int) -> None:
         timeout = MAX_IDLE

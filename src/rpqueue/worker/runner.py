@@ -41,6 +41,20 @@ class Running:
         return self.app.broker.extend(self.queue, self.taskid, self.token, seconds) > 0
 
 
+@dataclass
+class Finished:
+    """A task that ran to completion, its outcome not yet written to Redis.
+
+    The worker writes it together with its next take when it can (one
+    round trip for both), else on its own.
+    """
+
+    taken: Taken
+    task: Task
+    result: str
+    took: float
+
+
 _local = threading.local()
 
 
@@ -62,30 +76,31 @@ class Runner:
     def _fail(self, taken: Taken, error: str, force: bool, reason: str) -> int:
         return self.app.broker.fail(taken.queue, taken.id, taken.token, error, force, reason)
 
-    def run(self, taken: Taken) -> None:
+    def run(self, taken: Taken) -> Finished | None:
+        """Run a task; failures are reported here, successes returned to report."""
         with self._lock:
             self.in_flight += 1
         try:
-            self._run(taken)
+            return self._run(taken)
         finally:
             with self._lock:
                 self.in_flight -= 1
 
-    def _run(self, taken: Taken) -> None:
+    def _run(self, taken: Taken) -> Finished | None:
         try:
             message = decode(taken.raw)
         except MalformedMessage as exc:
             log.error("dead-lettering task %s in queue %s: %s",
                       _safe(taken.id), _safe(taken.queue), exc)
             self._fail(taken, str(exc), True, "malformed message")
-            return
+            return None
         task = self.app.registry.get(message.name)
         if task is None:
             log.error("dead-lettering task %s in queue %s: unknown task %s",
                       _safe(taken.id), _safe(taken.queue), _safe(message.name))
             self._fail(taken, f"no task named {message.name!r} in this worker",
                        True, "unknown task")
-            return
+            return None
         kwargs = message.kwargs
         if task.vis_timeout > 0 and task.attempts > 1:
             # The live count: every delivery used one, whatever the message says.
@@ -104,24 +119,33 @@ class Runner:
             self._fail(taken, detail, False, "task raised an exception")
             with self._lock:
                 self.counts["failed"] += 1
-            return
+            return None
         finally:
             _local.running = None
             self.running.pop(key, None)
-        self._finish(taken, task, value, time.monotonic() - running.started)
+        return Finished(taken, task, self._result(task, value), time.monotonic() - running.started)
 
-    def _finish(self, taken: Taken, task: Task, value: Any, took: float) -> None:
-        result = "null"
+    @staticmethod
+    def _result(task: Task, value: Any) -> str:
         if task.save_results > 0:
             try:
-                result = encode_result(task.name, value)
+                return encode_result(task.name, value)
             except TypeError as exc:
                 log.error("%s; saving null instead", exc)
-        if self.app.broker.done(taken.queue, taken.id, taken.token, result, task.save_results):
+        return "null"
+
+    def finish(self, f: Finished) -> None:
+        """Write a finished task's outcome on its own."""
+        t = f.taken
+        self.report(f, self.app.broker.done(t.queue, t.id, t.token, f.result, f.task.save_results))
+
+    def report(self, f: Finished, recorded: bool) -> None:
+        task, taken = f.task, f.taken
+        if recorded:
             with self._lock:
                 self.counts["done"] += 1
             log.log(self.success_level, "task %s (%s) done in %.4fs", _safe(task.name),
-                    _safe(taken.id), took)
+                    _safe(taken.id), f.took)
         else:
             log.warning("task %s (%s) finished after its lease was lost; "
                         "another worker owns it now", _safe(task.name), _safe(taken.id))
