@@ -10,6 +10,7 @@ worker is alive. All times are Redis's: worker clocks never decide.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -29,6 +30,16 @@ log = logging.getLogger("rpqueue.periodic")
 # Re-read planned times at least this often: another worker, a deploy or
 # flush_tasks may have moved them.
 MAX_WAIT = 1.0
+# "Never again": a schedule with no further run (a cron whose years ran out).
+NEVER_MS = 2**53
+
+
+def to_ms(t: float) -> int:
+    """A planned time in whole ms, rounded up so that reading it back never
+    lands before the slot it stands for (which would plan that slot twice)."""
+    if math.isinf(t):
+        return NEVER_MS
+    return math.ceil(t * 1000 - 1e-6)
 
 
 class Scheduler:
@@ -45,7 +56,7 @@ class Scheduler:
             k = self.app.keys.queue(task.queue)
             now = self.app.redis_time()
             self.offset = now - time.time()
-            first = round(task.schedule.next_after(now) * 1000)
+            first = to_ms(task.schedule.next_after(now))
             planned = s.register_periodic(self.app.client, [k.periodic, k.periodic_def],
                                           [task.name, task.schedule.describe(), first])
             self.planned[task.name] = float(planned)
@@ -69,7 +80,7 @@ class Scheduler:
         now_ms = (time.time() + self.offset) * 1000
         for task in self.tasks:
             planned = self.planned.get(task.name)
-            if planned is None or planned > now_ms:
+            if planned is None or planned > now_ms or planned >= NEVER_MS:
                 continue
             self._claim(task, planned)
 
@@ -77,14 +88,16 @@ class Scheduler:
         assert task.schedule is not None
         k = self.app.keys.queue(task.queue)
         now = max(planned / 1000, time.time() + self.offset)
-        after = next_run(task.schedule, planned / 1000, now, task.never_skip)
+        # Always forward by at least a millisecond, whatever the rounding.
+        after = max(to_ms(next_run(task.schedule, planned / 1000, now, task.never_skip)),
+                    int(planned) + 1)
         taskid = new_id()
         kwargs = {"_attempts": task.attempts} if task.attempts > 1 else {}
         message = encode_call(taskid, task.name, task.queue, (), kwargs)
         claimed, in_force, redis_now = scripts().claim_periodic(
             self.app.client,
             [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases, k.periodic],
-            [task.name, int(planned), round(after * 1000), taskid, message, task._meta],
+            [task.name, int(planned), after, taskid, message, task._meta],
         )
         self.offset = int(redis_now) / 1000 - time.time()
         self.planned[task.name] = float(in_force)
