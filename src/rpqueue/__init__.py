@@ -21,6 +21,7 @@ from .app import (
     _bind_api,
     new_rpqueue,
 )
+from .errors import EnqueueRefused, MessageTooLarge, RedisOutOfMemory
 from .locks import NoLock, SimpleLock
 from .task import EnqueuedTask, Task
 from .worker.runner import current_task
@@ -205,9 +206,12 @@ __all__ = [
     "DEFAULT_QUEUE",
     "MINIMUM_DELAY",
     "VERSION",
+    "EnqueueRefused",
     "EnqueuedTask",
+    "MessageTooLarge",
     "NoLock",
     "RPQueue",
+    "RedisOutOfMemory",
     "SimpleLock",
     "Task",
     "call_task",

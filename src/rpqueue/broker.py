@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import ResponseError
+
+from .errors import translate
 from .keys import QueueKeys
 from .scripts import scripts
 
@@ -61,11 +64,14 @@ class Broker:
 
     def enqueue(self, queue: str, taskid: str, message: str, delay: float, meta: str) -> int:
         k = self._q(queue)
-        reply = self.s.enqueue(
-            self.app.client,
-            [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases],
-            [taskid, message, max(0, round(delay * 1000)), meta, self.app.max_message_bytes],
-        )
+        try:
+            reply = self.s.enqueue(
+                self.app.client,
+                [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases],
+                [taskid, message, max(0, round(delay * 1000)), meta, self.app.max_message_bytes],
+            )
+        except ResponseError as exc:
+            raise translate(exc, f"task {taskid} for queue {queue!r}") from exc
         return int(reply[0])
 
     def enqueue_many(
@@ -80,7 +86,11 @@ class Broker:
             flat: list[str] = []
             for taskid, message in items[start:start + chunk]:
                 flat += (taskid, message)
-            out += [int(s) for s in self.s.enqueue_many(self.app.client, keys, head + flat)]
+            try:
+                replies = self.s.enqueue_many(self.app.client, keys, head + flat)
+            except ResponseError as exc:
+                raise translate(exc, f"batch of {len(flat) // 2} tasks for queue {queue!r}") from exc
+            out += [int(s) for s in replies]
         return out
 
     def take(self, queue: str, running_lease: float) -> TakeReply:

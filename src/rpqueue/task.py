@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .broker import task_meta
+from .errors import MessageTooLarge
 from .keys import normalize_queue
 from .message import decode_result, encode_call, new_id
 
@@ -109,6 +110,7 @@ class TaskRef:
         if self.attempts > 1 and "_attempts" not in kwargs:
             kwargs["_attempts"] = self.attempts
         message = encode_call(taskid, self.name, queue, args, kwargs)
+        self._check_size(message)
         if execute_inline_now:
             if self.function is None:
                 raise ValueError(f"task {self.name!r} is not defined in this process; "
@@ -120,6 +122,14 @@ class TaskRef:
         if status == 0:
             raise ValueError(f"task id {taskid!r} is running in queue {queue!r}; not queued again")
         return EnqueuedTask(self.app, self.name, queue, taskid, args)
+
+    def _check_size(self, message: str) -> None:
+        limit = self.app.max_message_bytes
+        # Characters never outnumber bytes: only long texts need encoding.
+        if limit and len(message) * 4 > limit and len(message.encode("utf-8")) > limit:
+            raise MessageTooLarge(
+                f"a call to {self.name}() encodes to {len(message.encode('utf-8'))} bytes, over "
+                f"the limit of {limit} bytes (app.max_message_bytes); nothing was queued")
 
     def retry(self, *args: Any, **kwargs: Any) -> EnqueuedTask | None:
         """Queue this call again with one attempt fewer, or do nothing if none are left.
@@ -159,7 +169,9 @@ class TaskRef:
             if self.attempts > 1 and "_attempts" not in kwargs:
                 kwargs["_attempts"] = self.attempts
             taskid = new_id()
-            prepared.append((taskid, encode_call(taskid, self.name, queue, args, kwargs), args))
+            message = encode_call(taskid, self.name, queue, args, kwargs)
+            self._check_size(message)
+            prepared.append((taskid, message, args))
         self.app.note_queue(queue)
         self.app.broker.enqueue_many(queue, [(i, m) for i, m, _ in prepared], wait, self._meta)
         return [EnqueuedTask(self.app, self.name, queue, i, a) for i, _, a in prepared]
