@@ -121,6 +121,19 @@ def cmd_dead(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+def cmd_workers(args: argparse.Namespace, out: Console) -> int:
+    from .registry import live_workers
+
+    table = Table("worker", "queues", "threads", "up since", "done", "failed", "running")
+    for w in live_workers(default_app()):
+        running = ", ".join(f"{r['task']} ({r['id']}, {r['for']:.1f}s)" for r in w["running"])
+        table.add_row(_plain(w["id"]), _plain(", ".join(w["queues"]) or "all"),
+                      str(w["threads"]), _when(w["started"]), str(w["done"]), str(w["failed"]),
+                      _plain(running or "-"))
+    out.print(table)
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, out: Console) -> int:
     from .run import main as run_main
 
@@ -169,6 +182,10 @@ def parser() -> argparse.ArgumentParser:
     dl.add_argument("--name", help="only tasks with this name")
     dl.add_argument("--limit", type=int, default=1000, help="at most this many")
     dl.set_defaults(func=cmd_dead)
+
+    ws = sub.add_parser("workers", help="list live worker processes")
+    add_connection_options(ws)
+    ws.set_defaults(func=cmd_workers)
 
     w = sub.add_parser("worker", help="run a worker (same options as python -m rpqueue.run)",
                        add_help=False)

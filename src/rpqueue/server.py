@@ -187,6 +187,9 @@ def _stop_all_at_exit() -> None:
     with _running_lock:
         servers = list(_running)
     for server in servers:
+        if server._owner_pid != os.getpid():
+            # A forked child exiting must not shut down its parent's server.
+            continue
         try:
             server.stop(timeout=5.0)
         except Exception:
@@ -201,7 +204,7 @@ class EmbeddedServer:
     """A redis-server (or valkey-server) child process with AOF persistence.
 
     Configuration is given on the command line, never in a config file, so
-    nothing outside ``data_dir`` is written. ``port=None`` picks a free port
+    nothing outside ``data_dir`` (and the unix socket, if any) is written. ``port=None`` picks a free port
     at start(); with ``unix_socket`` the server does not listen on TCP at all.
     """
 
@@ -238,6 +241,7 @@ class EmbeddedServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
         self._log_offset = 0
+        self._owner_pid = os.getpid()
 
     # -- introspection -------------------------------------------------
 
@@ -332,6 +336,7 @@ class EmbeddedServer:
         except BaseException:
             self._release_lock()
             raise
+        self._owner_pid = os.getpid()
         with _running_lock:
             _running.add(self)
 

@@ -7,6 +7,7 @@ seconds, and exits 0. A supervisor process restarts children that die.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import multiprocessing
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import ConnectionError, TimeoutError
 
 from ..periodic import start_scheduler
+from ..registry import HEARTBEAT, WorkerInfo
 from .loop import QueueList, Worker
 from .runner import Runner
 
@@ -53,11 +55,20 @@ def _wait_for_redis(app: RPQueue, stop: threading.Event) -> bool:
     return False
 
 
-def _upkeep(app: RPQueue, runner: Runner, queues: QueueList, stop: threading.Event) -> None:
-    """Renew leases of running 0/1 tasks and mark served queues as seen."""
+def _upkeep(app: RPQueue, runner: Runner, queues: QueueList, stop: threading.Event,
+            info: WorkerInfo) -> None:
+    """Heartbeat, renew leases of running 0/1 tasks, mark served queues as seen."""
     every = max(1.0, min(60.0, app.running_lease / 3))
     last_seen = 0.0
-    while not stop.wait(1.0):
+    while True:
+        try:
+            info.beat(runner, queues.get())
+        except (ConnectionError, TimeoutError):
+            pass
+        except Exception:
+            log.exception("worker heartbeat failed")
+        if stop.wait(HEARTBEAT):
+            return
         try:
             now = time.monotonic()
             if now - last_seen >= every:
@@ -93,7 +104,8 @@ def run_threads(
                          name=f"rpqueue-worker-{i}", daemon=True)
         for i in range(threads)
     ]
-    keeper = threading.Thread(target=_upkeep, args=(app, runner, queue_list, stop),
+    info = WorkerInfo(app, threads)
+    keeper = threading.Thread(target=_upkeep, args=(app, runner, queue_list, stop, info),
                               name="rpqueue-upkeep", daemon=True)
     for t in [*workers, keeper]:
         t.start()
@@ -108,6 +120,8 @@ def run_threads(
     while runner.in_flight and time.monotonic() < deadline:
         time.sleep(0.01)
     busy = runner.in_flight
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        info.leave()
     if busy:
         log.warning("stopping with %d task(s) still running after %.1fs", busy, wait)
     log.info("worker pid %d stopped (%d done, %d failed)", os.getpid(),

@@ -67,7 +67,8 @@ class Runner:
     def __init__(self, app: RPQueue, success_level: int = logging.DEBUG) -> None:
         self.app = app
         self.success_level = success_level
-        # Tasks without a visibility timeout whose leases the keeper renews.
+        # What each worker thread runs now: shown in the worker registry, and
+        # the leases of tasks without a visibility timeout are renewed.
         self.running: dict[int, Running] = {}
         self.counts = {"done": 0, "failed": 0}
         self.in_flight = 0
@@ -107,8 +108,7 @@ class Runner:
             kwargs["_attempts"] = int(taken.token) + 1
         running = Running(self.app, taken.queue, taken.id, taken.token, task)
         key = threading.get_ident()
-        if task.vis_timeout <= 0:
-            self.running[key] = running
+        self.running[key] = running
         _local.running = running
         try:
             value = task.function(*message.args, **kwargs)
@@ -152,4 +152,5 @@ class Runner:
 
     def renew_leases(self) -> None:
         for running in list(self.running.values()):
-            running.extend(self.app.running_lease)
+            if running.task.vis_timeout <= 0:
+                running.extend(self.app.running_lease)

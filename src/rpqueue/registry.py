@@ -1,0 +1,65 @@
+"""The worker registry: every worker process says who it is and what it does.
+
+Each process writes one field of ``<prefix>workers`` (a hash, worker id ->
+JSON) every HEARTBEAT seconds. Readers ignore, and prune, entries older than
+STALE seconds, so a killed worker drops out without anyone cleaning up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .broker import text
+
+if TYPE_CHECKING:
+    from .app import RPQueue
+    from .worker.runner import Runner
+
+HEARTBEAT = 2.0
+STALE = 10.0
+
+
+class WorkerInfo:
+    def __init__(self, app: RPQueue, threads: int) -> None:
+        self.app = app
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.threads = threads
+        self.started = time.time()
+
+    def beat(self, runner: Runner, queues: list[str]) -> None:
+        now = self.app.redis_time()
+        current = [{"id": r.taskid, "task": r.task.name, "queue": r.queue,
+                    "for": round(time.monotonic() - r.started, 3)}
+                   for r in list(runner.running.values())]
+        record = {"id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
+                  "queues": queues, "threads": self.threads, "started": self.started,
+                  "beat": now, "running": current, "done": runner.counts["done"],
+                  "failed": runner.counts["failed"]}
+        self.app.client.hset(self.app.keys.workers, self.id, json.dumps(record))
+
+    def leave(self) -> None:
+        self.app.client.hdel(self.app.keys.workers, self.id)
+
+
+def live_workers(app: RPQueue) -> list[dict[str, Any]]:
+    """Workers that beat within STALE seconds; older entries are removed."""
+    now = app.redis_time()
+    live, stale = [], []
+    for wid, raw in app.client.hgetall(app.keys.workers).items():
+        try:
+            record = json.loads(raw)
+            fresh = now - float(record["beat"]) <= STALE
+        except (ValueError, KeyError, TypeError):
+            fresh = False
+        if fresh:
+            live.append(record)
+        else:
+            stale.append(text(wid))
+    if stale:
+        app.client.hdel(app.keys.workers, *stale)
+    return sorted(live, key=lambda r: (r.get("host", ""), r.get("pid", 0)))

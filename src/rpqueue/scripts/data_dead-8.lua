@@ -1,0 +1,20 @@
+-- List the oldest dead letters of a data queue, after the same upkeep a
+-- read does (so leases that expired on their last attempt are buried first).
+-- KEYS[1..8] ready, msg, delayed, leases, meta, wake, dead, deadmsg
+--            (as listed in data_common.lua)
+-- ARGV[1] most dead letters to list
+-- ARGV[2] most delayed items / expired leases to handle in this call
+-- Returns {id, record, id, record, ...}, oldest first; removes nothing
+-- (data_dead_remove-2 does, so concurrent readers cannot both claim one).
+--@include lib/common.lua
+--@include data_common.lua
+
+upkeep(now_ms(), tonumber(ARGV[2]))
+local ids = redis.call('ZRANGE', KEYS[7], 0, tonumber(ARGV[1]) - 1)
+if #ids == 0 then return {} end
+local records = redis.call('HMGET', KEYS[8], unpack(ids))
+local out = {}
+for i, id in ipairs(ids) do
+  push(out, id, records[i] or false)
+end
+return out
