@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -55,6 +56,8 @@ class RPQueue:
         # crashed worker's task still shows as started.
         self.running_lease = 300.0
         self._client: Any = None
+        self._aclients: Any = weakref.WeakKeyDictionary()
+        self._fixed_aclient: Any = None
         self._settings: dict[str, Any] | None = None
         self._url: str | None = None
         self._lock = threading.Lock()
@@ -96,15 +99,18 @@ class RPQueue:
                 settings["ssl_ca_certs"] = ssl_ca_certs
         with self._lock:
             self._settings, self._url, self._client = settings, None, None
+            self._aclients, self._fixed_aclient = weakref.WeakKeyDictionary(), None
 
     def set_redis_connection(self, conn: Any) -> None:
         with self._lock:
             self._client, self._settings, self._url = conn, None, None
+            self._aclients, self._fixed_aclient = weakref.WeakKeyDictionary(), None
 
     def set_redis_url(self, url: str, socket_timeout: float | None = 30) -> None:
         client = client_from_url(url, socket_timeout)
         with self._lock:
             self._client, self._settings, self._url = client, None, url
+            self._aclients, self._fixed_aclient = weakref.WeakKeyDictionary(), None
 
     @property
     def client(self) -> Any:
@@ -115,6 +121,47 @@ class RPQueue:
                     self._client = self._make_client()
                 client = self._client
         return client
+
+    def set_redis_async_connection(self, conn: Any) -> None:
+        """Use this redis.asyncio client for the async API (else one is made to match)."""
+        self._fixed_aclient = conn
+
+    def aclient(self) -> Any:
+        """A redis.asyncio client for the running event loop, matching the sync settings.
+
+        asyncio connections belong to the loop that opened them, so each loop
+        gets its own client.
+        """
+        import asyncio
+
+        if self._fixed_aclient is not None:
+            return self._fixed_aclient
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            client = self._make_aclient()
+            self._aclients[loop] = client
+        return client
+
+    def _make_aclient(self) -> Any:
+        import redis.asyncio as aredis
+
+        if self._url or (self._settings is None and self._client is None
+                         and os.environ.get(ENV_URL)):
+            url = self._url or os.environ[ENV_URL]
+            return aredis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=30)
+        if self._settings is not None:
+            return aredis.Redis(**self._settings)
+        if self._client is not None:
+            # A client given by the caller: open the async one to the same server.
+            kwargs = dict(self._client.connection_pool.connection_kwargs)
+            keep = ("host", "port", "db", "username", "password", "socket_timeout",
+                    "socket_connect_timeout", "path", "ssl", "ssl_ca_certs")
+            kwargs = {k: v for k, v in kwargs.items() if k in keep}
+            if "path" in kwargs:
+                kwargs["unix_socket_path"] = kwargs.pop("path")
+            return aredis.Redis(**kwargs)
+        return aredis.Redis(socket_timeout=30, socket_connect_timeout=30)
 
     def _make_client(self) -> Any:
         if self._settings is not None:
@@ -143,6 +190,15 @@ class RPQueue:
                 pipe.rpush(self.keys.queues_wake, "1")
                 pipe.ltrim(self.keys.queues_wake, -1, -1)
                 pipe.execute()
+            self._seen_queues.add(queue)
+
+    async def anote_queue(self, queue: str) -> None:
+        if queue not in self._seen_queues:
+            client = self.aclient()
+            secs, micros = await client.time()
+            if await client.zadd(self.keys.queues, {queue: int(secs) + int(micros) / 1e6}):
+                await client.rpush(self.keys.queues_wake, "1")
+                await client.ltrim(self.keys.queues_wake, -1, -1)
             self._seen_queues.add(queue)
 
     def redis_time(self) -> float:

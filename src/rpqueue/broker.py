@@ -1,25 +1,31 @@
-"""Storage operations on one Redis: each public method is one script call.
+"""Storage operations on one Redis: each operation is one script call.
 
 The task and worker layers speak to Redis only through this class, so the
-key layout and the scripts stay behind one door.
+key layout and the scripts stay behind one door. Every operation is built
+as a ``Call`` (script, keys, arguments, how to read the reply) and run by
+``run`` on the sync client or ``arun`` on the asyncio one, so both share
+one implementation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from redis.exceptions import ResponseError
 
 from .errors import translate
 from .keys import QueueKeys
-from .scripts import scripts
+from .scripts import LuaScript, scripts
 
 if TYPE_CHECKING:
     from .app import RPQueue
 
 # How many due delayed tasks / expired leases one take handles at most.
 MAINTENANCE_BATCH = 100
+
+T = TypeVar("T")
 
 
 def text(value: Any) -> str:
@@ -29,12 +35,15 @@ def text(value: Any) -> str:
     return str(value)
 
 
+def ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
 def task_meta(vis_timeout: float, attempts: int, use_dead: bool) -> str:
     """The mutable state a task needs in Redis, or '' for a plain 0/1 task."""
     if vis_timeout <= 0 and not use_dead:
         return ""
-    vis_ms = max(0, round(vis_timeout * 1000))
-    return f"{vis_ms} {attempts} {attempts} {1 if use_dead else 0}"
+    return f"{ms(vis_timeout)} {attempts} {attempts} {1 if use_dead else 0}"
 
 
 @dataclass
@@ -54,119 +63,154 @@ class TakeReply:
     next_ms: int  # earliest pending due time or lease deadline, -1 if none
 
 
+@dataclass
+class Call(Generic[T]):
+    script: LuaScript
+    keys: list[str]
+    args: list[Any]
+    parse: Callable[[Any], T]
+    what: str = ""  # names the subject in a refused-write error
+
+
+def _take_reply(queue: str, reply: list[Any]) -> TakeReply:
+    got, raw, token, now, next_ms = reply[:5]
+    taken = Taken(queue, text(got), raw, text(token)) if got else None
+    return TakeReply(taken, int(now), int(next_ms))
+
+
+def _ints(reply: list[Any]) -> list[int]:
+    return [int(s) for s in reply]
+
+
 class Broker:
     def __init__(self, app: RPQueue) -> None:
         self.app = app
         self.s = scripts()
 
+    def run(self, call: Call[T]) -> T:
+        try:
+            reply = call.script(self.app.client, call.keys, call.args)
+        except ResponseError as exc:
+            raise translate(exc, call.what or call.script.name) from exc
+        return call.parse(reply)
+
+    async def arun(self, call: Call[T]) -> T:
+        try:
+            reply = await call.script.acall(self.app.aclient(), call.keys, call.args)
+        except ResponseError as exc:
+            raise translate(exc, call.what or call.script.name) from exc
+        return call.parse(reply)
+
     def _q(self, queue: str) -> QueueKeys:
         return self.app.keys.queue(queue)
 
-    def enqueue(self, queue: str, taskid: str, message: str, delay: float, meta: str) -> int:
-        k = self._q(queue)
-        try:
-            reply = self.s.enqueue(
-                self.app.client,
-                [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases],
-                [taskid, message, max(0, round(delay * 1000)), meta, self.app.max_message_bytes],
-            )
-        except ResponseError as exc:
-            raise translate(exc, f"task {taskid} for queue {queue!r}") from exc
-        return int(reply[0])
+    # -- producing -------------------------------------------------------------
 
-    def enqueue_many(
-        self, queue: str, items: list[tuple[str, str]], delay: float, meta: str, chunk: int = 500
-    ) -> list[int]:
-        """Queue many messages, one script call per ``chunk`` of them."""
+    def enqueue_call(self, queue: str, taskid: str, message: str, delay: float,
+                     meta: str) -> Call[int]:
+        k = self._q(queue)
+        return Call(self.s.enqueue, [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases],
+                    [taskid, message, ms(delay), meta, self.app.max_message_bytes],
+                    lambda r: int(r[0]), f"task {taskid} for queue {queue!r}")
+
+    def enqueue(self, queue: str, taskid: str, message: str, delay: float, meta: str) -> int:
+        return self.run(self.enqueue_call(queue, taskid, message, delay, meta))
+
+    def enqueue_many_calls(self, queue: str, items: list[tuple[str, str]], delay: float,
+                           meta: str, chunk: int = 500) -> list[Call[list[int]]]:
+        """One script call per ``chunk`` messages."""
         k = self._q(queue)
         keys = [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases]
-        head = [max(0, round(delay * 1000)), meta, self.app.max_message_bytes]
-        out: list[int] = []
+        head = [ms(delay), meta, self.app.max_message_bytes]
+        calls = []
         for start in range(0, len(items), chunk):
             flat: list[str] = []
             for taskid, message in items[start:start + chunk]:
                 flat += (taskid, message)
-            try:
-                replies = self.s.enqueue_many(self.app.client, keys, head + flat)
-            except ResponseError as exc:
-                raise translate(exc, f"batch of {len(flat) // 2} tasks for queue {queue!r}") from exc
-            out += [int(s) for s in replies]
+            calls.append(Call(self.s.enqueue_many, keys, head + flat, _ints,
+                              f"batch of {len(flat) // 2} tasks for queue {queue!r}"))
+        return calls
+
+    def enqueue_many(self, queue: str, items: list[tuple[str, str]], delay: float,
+                     meta: str) -> list[int]:
+        out: list[int] = []
+        for call in self.enqueue_many_calls(queue, items, delay, meta):
+            statuses: list[int] = self.run(call)
+            out += statuses
         return out
 
-    def take(self, queue: str, running_lease: float) -> TakeReply:
+    # -- consuming -------------------------------------------------------------
+
+    def take_call(self, queue: str, running_lease: float) -> Call[TakeReply]:
         k = self._q(queue)
-        taken, raw, token, now, next_ms = self.s.take(
-            self.app.client,
-            [k.ready, k.msg, k.delayed, k.leases, k.meta, k.wake, k.dead, k.deadmsg, k.stats],
-            [round(running_lease * 1000), MAINTENANCE_BATCH],
-        )
-        got = Taken(queue, text(taken), raw, text(token)) if taken else None
-        return TakeReply(got, int(now), int(next_ms))
+        return Call(self.s.take,
+                    [k.ready, k.msg, k.delayed, k.leases, k.meta, k.wake, k.dead, k.deadmsg,
+                     k.stats],
+                    [ms(running_lease), MAINTENANCE_BATCH], lambda r: _take_reply(queue, r))
+
+    def take(self, queue: str, running_lease: float) -> TakeReply:
+        return self.run(self.take_call(queue, running_lease))
 
     def finish_take(self, queue: str, taken: Taken, result: str, keep: float,
                     running_lease: float) -> tuple[bool, TakeReply]:
         """done() for a task of ``queue`` and take() from it, in one round trip."""
         k = self._q(queue)
-        reply = self.s.finish_take(
-            self.app.client,
+        return self.run(Call(
+            self.s.finish_take,
             [k.ready, k.msg, k.delayed, k.leases, k.meta, k.wake, k.dead, k.deadmsg, k.stats,
              k.result(taken.id)],
-            [round(running_lease * 1000), MAINTENANCE_BATCH, taken.id, taken.token, result,
-             max(0, round(keep * 1000))],
-        )
-        got, raw, token, now, next_ms, finished = reply
-        nxt = Taken(queue, text(got), raw, text(token)) if got else None
-        return bool(finished), TakeReply(nxt, int(now), int(next_ms))
+            [ms(running_lease), MAINTENANCE_BATCH, taken.id, taken.token, result, ms(keep)],
+            lambda r: (bool(r[5]), _take_reply(queue, r))))
+
+    def done_call(self, queue: str, taskid: str, token: str, result: str,
+                  keep: float) -> Call[bool]:
+        k = self._q(queue)
+        return Call(self.s.done, [k.leases, k.msg, k.meta, k.stats, k.result(taskid)],
+                    [taskid, token, result, ms(keep)], bool)
 
     def done(self, queue: str, taskid: str, token: str, result: str, keep: float) -> bool:
-        k = self._q(queue)
-        reply = self.s.done(
-            self.app.client,
-            [k.leases, k.msg, k.meta, k.stats, k.result(taskid)],
-            [taskid, token, result, max(0, round(keep * 1000))],
-        )
-        return bool(reply)
+        return self.run(self.done_call(queue, taskid, token, result, keep))
 
-    def fail(
-        self, queue: str, taskid: str, token: str, error: str, force_dead: bool, reason: str
-    ) -> int:
+    def fail_call(self, queue: str, taskid: str, token: str, error: str, force_dead: bool,
+                  reason: str) -> Call[int]:
         k = self._q(queue)
-        return int(
-            self.s.fail(
-                self.app.client,
-                [k.ready, k.msg, k.leases, k.meta, k.dead, k.deadmsg, k.stats, k.wake],
-                [taskid, token, error, 1 if force_dead else 0, reason],
-            )
-        )
+        return Call(self.s.fail,
+                    [k.ready, k.msg, k.leases, k.meta, k.dead, k.deadmsg, k.stats, k.wake],
+                    [taskid, token, error, 1 if force_dead else 0, reason], int)
 
-    def cancel(self, queue: str, taskid: str) -> int:
-        k = self._q(queue)
-        return int(
-            self.s.cancel(
-                self.app.client,
-                [k.ready, k.msg, k.delayed, k.leases, k.meta, k.result(taskid)],
-                [taskid],
-            )
-        )
-
-    def status(self, queue: str, taskid: str) -> str:
-        k = self._q(queue)
-        return text(self.s.status(self.app.client, [k.delayed, k.leases, k.msg], [taskid]))
+    def fail(self, queue: str, taskid: str, token: str, error: str, force_dead: bool,
+             reason: str) -> int:
+        return self.run(self.fail_call(queue, taskid, token, error, force_dead, reason))
 
     def extend(self, queue: str, taskid: str, token: str, seconds: float) -> int:
         k = self._q(queue)
-        return int(
-            self.s.extend(
-                self.app.client, [k.leases, k.meta], [taskid, token, round(seconds * 1000)]
-            )
-        )
+        return self.run(Call(self.s.extend, [k.leases, k.meta], [taskid, token, ms(seconds)],
+                             int))
+
+    # -- inspecting --------------------------------------------------------------
+
+    def cancel_call(self, queue: str, taskid: str) -> Call[int]:
+        k = self._q(queue)
+        return Call(self.s.cancel, [k.ready, k.msg, k.delayed, k.leases, k.meta, k.result(taskid)],
+                    [taskid], int)
+
+    def cancel(self, queue: str, taskid: str) -> int:
+        return self.run(self.cancel_call(queue, taskid))
+
+    def status_call(self, queue: str, taskid: str) -> Call[str]:
+        k = self._q(queue)
+        return Call(self.s.status, [k.delayed, k.leases, k.msg], [taskid], text)
+
+    def status(self, queue: str, taskid: str) -> str:
+        return self.run(self.status_call(queue, taskid))
 
     def clear(self, queue: str, batch: int = 1000) -> int:
+        """Remove waiting and delayed tasks, ``batch`` per script call."""
         k = self._q(queue)
+        call = Call(self.s.clear, [k.ready, k.delayed, k.msg, k.meta, k.leases], [batch], int)
         removed = 0
         while True:
-            n = int(self.s.clear(self.app.client, [k.ready, k.delayed, k.msg, k.meta, k.leases],
-                                 [batch]))
+            n = self.run(call)
             removed += n
             if n < batch:
                 return removed

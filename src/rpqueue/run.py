@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     add_connection_options(p)
     p.add_argument("--threads", type=int, default=1, help="worker threads per process")
     p.add_argument("--processes", type=int, default=1, help="worker processes")
+    p.add_argument("--async-concurrency", type=int, default=100,
+                   help="async def tasks run at once per process (default 100)")
     p.add_argument("--wait", type=float, default=1,
                    help="seconds running tasks may take to finish on shutdown")
     p.add_argument("--loglevel", type=_level, default=logging.INFO, help="log level")
@@ -75,8 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --module is required: name the module that imports your tasks, "
               "e.g. python -m rpqueue.run --module=tasks", file=sys.stderr)
         return 2
-    if args.threads < 1 or args.processes < 1:
-        print("error: --threads and --processes must be at least 1", file=sys.stderr)
+    if args.threads < 1 or args.processes < 1 or args.async_concurrency < 1:
+        print("error: --threads, --processes and --async-concurrency must be at least 1",
+              file=sys.stderr)
         return 2
     logging.basicConfig(level=args.loglevel,
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
@@ -90,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot import module {args.module!r}: {exc}", file=sys.stderr)
         return 2
     return execute_tasks(default_app(), args.queues or None, args.threads, args.processes,
-                         args.wait, None, success_level=args.successlevel)
+                         args.wait, None, success_level=args.successlevel,
+                         async_concurrency=args.async_concurrency)
 
 
 if __name__ == "__main__":

@@ -101,16 +101,7 @@ class TaskRef:
         **kwargs: Any,
     ) -> EnqueuedTask:
         """Queue one call (now, or after ``delay`` seconds); returns its handle."""
-        queue = self.queue if _queue is None else normalize_queue(_queue)
-        wait = _delay(delay)
-        if taskid is None:
-            taskid = new_id()
-        elif not isinstance(taskid, str) or not taskid:
-            raise ValueError(f"taskid must be a non-empty string, got {taskid!r}")
-        if self.attempts > 1 and "_attempts" not in kwargs:
-            kwargs["_attempts"] = self.attempts
-        message = encode_call(taskid, self.name, queue, args, kwargs)
-        self._check_size(message)
+        queue, taskid, message = self._prepare(args, kwargs, taskid, _queue)
         if execute_inline_now:
             if self.function is None:
                 raise ValueError(f"task {self.name!r} is not defined in this process; "
@@ -118,7 +109,38 @@ class TaskRef:
             return EnqueuedTask(self.app, self.name, queue, taskid, args,
                                 inline=(self.function(*args, **kwargs),))
         self.app.note_queue(queue)
-        status = self.app.broker.enqueue(queue, taskid, message, wait, self._meta)
+        call = self.app.broker.enqueue_call(queue, taskid, message, _delay(delay), self._meta)
+        return self._handle(self.app.broker.run(call), queue, taskid, args)
+
+    async def aexecute(
+        self,
+        *args: Any,
+        delay: float | datetime.timedelta | None = None,
+        taskid: str | None = None,
+        _queue: str | bytes | None = None,
+        **kwargs: Any,
+    ) -> EnqueuedTask:
+        """``execute`` for asyncio code, on a redis.asyncio connection."""
+        queue, taskid, message = self._prepare(args, kwargs, taskid, _queue)
+        await self.app.anote_queue(queue)
+        call = self.app.broker.enqueue_call(queue, taskid, message, _delay(delay), self._meta)
+        return self._handle(await self.app.broker.arun(call), queue, taskid, args)
+
+    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any], taskid: str | None,
+                 queue: str | bytes | None) -> tuple[str, str, str]:
+        """Validate and encode one call before anything is sent."""
+        name = self.queue if queue is None else normalize_queue(queue)
+        if taskid is None:
+            taskid = new_id()
+        elif not isinstance(taskid, str) or not taskid:
+            raise ValueError(f"taskid must be a non-empty string, got {taskid!r}")
+        if self.attempts > 1 and "_attempts" not in kwargs:
+            kwargs["_attempts"] = self.attempts
+        message = encode_call(taskid, self.name, name, args, kwargs)
+        self._check_size(message)
+        return name, taskid, message
+
+    def _handle(self, status: int, queue: str, taskid: str, args: tuple[Any, ...]) -> EnqueuedTask:
         if status == 0:
             raise ValueError(f"task id {taskid!r} is running in queue {queue!r}; not queued again")
         return EnqueuedTask(self.app, self.name, queue, taskid, args)
@@ -271,4 +293,48 @@ class EnqueuedTask:
             return self._inline[0]
         raw = self.app.client.get(self.app.keys.queue(self.queue).result(self.taskid))
         return decode_result(raw)
+
+    # -- asyncio -------------------------------------------------------------
+
+    async def astatus(self) -> str:
+        if self._inline is not None:
+            return "done"
+        return await self.app.broker.arun(self.app.broker.status_call(self.queue, self.taskid))
+
+    async def await_started(self, timeout: float = 30) -> bool:
+        """``wait`` for asyncio code: True once the task has started or finished."""
+        return await self._await(("started", "done"), timeout)
+
+    async def await_result(self, timeout: float = 30) -> Any:
+        """Wait until the task is done and return its saved result (None if none was saved).
+
+        Raises TimeoutError when it has not finished within ``timeout`` seconds.
+        """
+        if not await self._await(("done",), timeout):
+            raise TimeoutError(f"task {self.taskid} not done after {timeout}s")
+        return await self.aresult()
+
+    async def aresult(self) -> Any:
+        if self._inline is not None:
+            return self._inline[0]
+        raw = await self.app.aclient().get(self.app.keys.queue(self.queue).result(self.taskid))
+        return decode_result(raw)
+
+    async def acancel(self) -> bool | int:
+        code = await self.app.broker.arun(self.app.broker.cancel_call(self.queue, self.taskid))
+        return -1 if code == -1 else bool(code)
+
+    async def _await(self, states: tuple[str, ...], timeout: float) -> bool:
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            if await self.astatus() in states:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
 

@@ -47,6 +47,13 @@ class LuaScript:
         except NoScriptError:
             return client.execute_command("EVAL", self.source, len(keys), *keys, *args)
 
+    async def acall(self, client: Any, keys: list[str], args: list[Any]) -> Any:
+        """The same on a redis.asyncio client."""
+        try:
+            return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.execute_command("EVAL", self.source, len(keys), *keys, *args)
+
     def __repr__(self) -> str:
         return f"LuaScript({self.name!r})"
 
@@ -69,6 +76,14 @@ class Scripts:
         self.requeue_dead = LuaScript("requeue_dead-6")
         self.register_periodic = LuaScript("register_periodic-2")
         self.claim_periodic = LuaScript("claim_periodic-8")
+        self.data_put = LuaScript("data_put-5")
+        self.data_get = LuaScript("data_get-8")
+        self.data_refresh = LuaScript("data_refresh-3")
+        self.data_done = LuaScript("data_done-4")
+        self.data_count = LuaScript("data_count-8")
+        self.data_dead = LuaScript("data_dead-8")
+        self.data_dead_remove = LuaScript("data_dead_remove-2")
+        self.data_clear = LuaScript("data_clear-5")
 
 
 @cache

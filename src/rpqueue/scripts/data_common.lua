@@ -42,12 +42,6 @@ local function sliced(cmd, key, list, first, last)
   return total
 end
 
--- Append values to a list (Lua 5.1 leaves the order of a multiple
--- assignment's targets undefined, so t[#t+1], t[#t+2] = ... is unsafe).
-local function push(t, ...)
-  for i = 1, select('#', ...) do t[#t + 1] = select(i, ...) end
-end
-
 -- A lease is honoured only before its deadline, by Redis time.
 local function lease_live(k_leases, id, now)
   local deadline = redis.call('ZSCORE', k_leases, id)

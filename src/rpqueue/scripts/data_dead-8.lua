@@ -15,6 +15,7 @@ if #ids == 0 then return {} end
 local records = redis.call('HMGET', KEYS[8], unpack(ids))
 local out = {}
 for i, id in ipairs(ids) do
-  push(out, id, records[i] or false)
+  out[2 * i - 1] = id
+  out[2 * i] = records[i] or false
 end
 return out

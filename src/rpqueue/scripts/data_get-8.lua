@@ -27,7 +27,10 @@ if mode == 'peek' then
     local items = redis.call('HMGET', KEYS[2], unpack(ids))
     for i, id in ipairs(ids) do
       if items[i] then
-        push(out, id, items[i], '')
+        local at = #out
+        out[at + 1] = id
+        out[at + 2] = items[i]
+        out[at + 3] = ''
         found = found + 1
       end
     end
@@ -55,20 +58,27 @@ else
     else
       local states = redis.call('HMGET', KEYS[5], unpack(ids))
       local updates, leases = {}, {}
+      local max, dead, deadline = tonumber(ARGV[4]), ARGV[5], now + lease_ms
       for i, id in ipairs(ids) do
         local s = parse_state(states[i]) or {reads = 0, max = 0, dead = '?', put = now}
-        if s.max == 0 then s.max = tonumber(ARGV[4]) end
-        if s.dead == '?' then s.dead = ARGV[5] end
+        if s.max == 0 then s.max = max end
+        if s.dead == '?' then s.dead = dead end
         s.reads = s.reads + 1
-        push(updates, id, format_state(s))
-        push(leases, now + lease_ms, id)
+        updates[2 * i - 1] = id
+        updates[2 * i] = format_state(s)
+        leases[2 * i - 1] = deadline
+        leases[2 * i] = id
         tokens[i] = tostring(s.reads)
       end
       sliced('HSET', KEYS[5], updates)
       sliced('ZADD', KEYS[4], leases)
     end
+    local at = #out
     for i, id in ipairs(ids) do
-      push(out, id, items[i], tokens[i] or '')
+      out[at + 1] = id
+      out[at + 2] = items[i]
+      out[at + 3] = tokens[i] or ''
+      at = at + 3
     end
   end
   -- Pass the wake token on while items remain, for the next blocked reader.

@@ -91,6 +91,7 @@ def run_threads(
     wait: float = 1,
     stop: threading.Event | None = None,
     success_level: int = logging.DEBUG,
+    async_concurrency: int = 100,
 ) -> int:
     """Run worker threads in this process until stopped; returns an exit code."""
     stop = stop or threading.Event()
@@ -98,7 +99,7 @@ def run_threads(
     if not _wait_for_redis(app, stop):
         return 0
     queue_list = QueueList(app, queues)
-    runner = Runner(app, success_level)
+    runner = Runner(app, success_level, async_concurrency)
     workers = [
         threading.Thread(target=Worker(app, queue_list, runner, stop).run,
                          name=f"rpqueue-worker-{i}", daemon=True)
@@ -124,19 +125,21 @@ def run_threads(
         info.leave()
     if busy:
         log.warning("stopping with %d task(s) still running after %.1fs", busy, wait)
+    runner.stop()
     log.info("worker pid %d stopped (%d done, %d failed)", os.getpid(),
              runner.counts["done"], runner.counts["failed"])
     return 0
 
 
 def _child(app: RPQueue, queues: list[str] | None, threads: int, wait: float,
-           success_level: int) -> None:
-    os._exit(run_threads(app, queues, threads, wait, success_level=success_level))
+           success_level: int, async_concurrency: int) -> None:
+    os._exit(run_threads(app, queues, threads, wait, success_level=success_level,
+                         async_concurrency=async_concurrency))
 
 
 def supervise(
     app: RPQueue, queues: list[str] | None, processes: int, threads: int, wait: float,
-    success_level: int = logging.DEBUG,
+    success_level: int = logging.DEBUG, async_concurrency: int = 100,
 ) -> int:
     """Run ``processes`` worker processes, restarting any that die, until stopped."""
     stop = threading.Event()
@@ -144,7 +147,8 @@ def supervise(
     ctx = multiprocessing.get_context("fork")
 
     def spawn() -> multiprocessing.process.BaseProcess:
-        p = ctx.Process(target=_child, args=(app, queues, threads, wait, success_level),
+        p = ctx.Process(target=_child,
+                        args=(app, queues, threads, wait, success_level, async_concurrency),
                         name="rpqueue-worker")
         p.start()
         return p
@@ -174,6 +178,7 @@ def execute_tasks(
     wait_per_thread: float = 1,
     module: str | None = None,
     success_level: int = logging.DEBUG,
+    async_concurrency: int = 100,
 ) -> int:
     if module:
         importlib.import_module(module)
@@ -181,6 +186,6 @@ def execute_tasks(
         raise ValueError("threads_per_process and processes must be >= 1")
     if processes == 1:
         return run_threads(app, queues, threads_per_process, wait_per_thread,
-                           success_level=success_level)
+                           success_level=success_level, async_concurrency=async_concurrency)
     return supervise(app, queues, processes, threads_per_process, wait_per_thread,
-                     success_level)
+                     success_level, async_concurrency)

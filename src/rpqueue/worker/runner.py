@@ -1,7 +1,15 @@
-"""Running one taken task: decode, call, report the outcome."""
+"""Running one taken task: decode, call, report the outcome.
+
+Plain functions run in the worker thread that took them. ``async def``
+tasks are handed to the process's event loop (see aio.py), so one worker
+runs many of them at once while its threads go on taking tasks.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import inspect
+import itertools
 import logging
 import threading
 import time
@@ -10,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..broker import Taken
-from ..message import MalformedMessage, decode, encode_result
+from ..message import MalformedMessage, Message, decode, encode_result
 
 if TYPE_CHECKING:
     from ..app import RPQueue
     from ..task import Task
+    from .aio import AsyncLane
 
 log = logging.getLogger("rpqueue.worker")
 
@@ -27,7 +36,7 @@ def _safe(value: str, limit: int = 200) -> str:
 
 @dataclass
 class Running:
-    """The task a worker thread is running, as seen by the task itself."""
+    """The task being run, as seen by the task itself (``rpqueue.current_task()``)."""
 
     app: RPQueue
     queue: str
@@ -55,39 +64,80 @@ class Finished:
     took: float
 
 
-_local = threading.local()
+# A context variable, not a thread-local: each asyncio task has its own.
+_current: contextvars.ContextVar[Running | None] = contextvars.ContextVar(
+    "rpqueue_current_task", default=None)
 
 
 def current_task() -> Running | None:
-    """The task running in this thread, or None outside a task."""
-    return getattr(_local, "running", None)
+    """The task running here (thread or coroutine), or None outside a task."""
+    return _current.get()
+
+
+FAILED = "task raised an exception"
+
+
+def error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
 class Runner:
-    def __init__(self, app: RPQueue, success_level: int = logging.DEBUG) -> None:
+    def __init__(self, app: RPQueue, success_level: int = logging.DEBUG,
+                 async_concurrency: int = 100) -> None:
         self.app = app
         self.success_level = success_level
-        # What each worker thread runs now: shown in the worker registry, and
-        # the leases of tasks without a visibility timeout are renewed.
+        self.async_concurrency = async_concurrency
+        # What runs now: shown in the worker registry; the leases of tasks
+        # without a visibility timeout are renewed.
         self.running: dict[int, Running] = {}
         self.counts = {"done": 0, "failed": 0}
         self.in_flight = 0
         self._lock = threading.Lock()
+        self._keys = itertools.count()
+        self._lane: AsyncLane | None = None
 
     def _fail(self, taken: Taken, error: str, force: bool, reason: str) -> int:
         return self.app.broker.fail(taken.queue, taken.id, taken.token, error, force, reason)
 
-    def run(self, taken: Taken) -> Finished | None:
-        """Run a task; failures are reported here, successes returned to report."""
+    def count(self, what: str, delta: int = 1) -> None:
         with self._lock:
-            self.in_flight += 1
-        try:
-            return self._run(taken)
-        finally:
-            with self._lock:
-                self.in_flight -= 1
+            if what == "in_flight":
+                self.in_flight += delta
+            else:
+                self.counts[what] += delta
 
-    def _run(self, taken: Taken) -> Finished | None:
+    def run(self, taken: Taken) -> Finished | None:
+        """Run a task; failures are reported here, successes returned to report.
+
+        An async task is only started here; its outcome is written when it ends.
+        """
+        self.count("in_flight")
+        handed_off = False
+        try:
+            prepared = self._prepare(taken)
+            if prepared is None:
+                return None
+            task, message, running = prepared
+            if inspect.iscoroutinefunction(task.function):
+                self.lane().submit(self, taken, task, message, running)
+                handed_off = True
+                return None
+            return self._call(taken, task, message, running)
+        finally:
+            if not handed_off:
+                self.count("in_flight", -1)
+
+    def lane(self) -> AsyncLane:
+        if self._lane is None:
+            from .aio import AsyncLane
+
+            with self._lock:
+                if self._lane is None:
+                    self._lane = AsyncLane(self.async_concurrency)
+        assert self._lane is not None
+        return self._lane
+
+    def _prepare(self, taken: Taken) -> tuple[Task, Message, Running] | None:
         try:
             message = decode(taken.raw)
         except MalformedMessage as exc:
@@ -102,37 +152,49 @@ class Runner:
             self._fail(taken, f"no task named {message.name!r} in this worker",
                        True, "unknown task")
             return None
-        kwargs = message.kwargs
         if task.vis_timeout > 0 and task.attempts > 1:
             # The live count: every delivery used one, whatever the message says.
-            kwargs["_attempts"] = int(taken.token) + 1
-        running = Running(self.app, taken.queue, taken.id, taken.token, task)
-        key = threading.get_ident()
+            message.kwargs["_attempts"] = int(taken.token) + 1
+        return task, message, Running(self.app, taken.queue, taken.id, taken.token, task)
+
+    def track(self, running: Running) -> int:
+        key = next(self._keys)
         self.running[key] = running
-        _local.running = running
+        _current.set(running)
+        return key
+
+    def untrack(self, key: int) -> None:
+        self.running.pop(key, None)
+        _current.set(None)
+
+    def _call(self, taken: Taken, task: Task, message: Message, running: Running) -> Finished | None:
+        key = self.track(running)
         try:
-            value = task.function(*message.args, **kwargs)
+            value = task.function(*message.args, **message.kwargs)
         except Exception as exc:
-            log.exception("task %s (%s) in queue %s raised", _safe(task.name),
-                          _safe(taken.id), _safe(taken.queue))
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            self._fail(taken, detail, False, "task raised an exception")
-            with self._lock:
-                self.counts["failed"] += 1
+            self.failed(taken, task, exc)
             return None
         finally:
-            _local.running = None
-            self.running.pop(key, None)
-        return Finished(taken, task, self._result(task, value), time.monotonic() - running.started)
+            self.untrack(key)
+        return self.finished(taken, task, value, running)
 
-    @staticmethod
-    def _result(task: Task, value: Any) -> str:
+    def failed(self, taken: Taken, task: Task, exc: BaseException) -> None:
+        self.log_failure(taken, task, exc)
+        self._fail(taken, error_text(exc), False, FAILED)
+
+    def log_failure(self, taken: Taken, task: Task, exc: BaseException) -> None:
+        log.error("task %s (%s) in queue %s raised", _safe(task.name), _safe(taken.id),
+                  _safe(taken.queue), exc_info=exc)
+        self.count("failed")
+
+    def finished(self, taken: Taken, task: Task, value: Any, running: Running) -> Finished:
+        result = "null"
         if task.save_results > 0:
             try:
-                return encode_result(task.name, value)
+                result = encode_result(task.name, value)
             except TypeError as exc:
                 log.error("%s; saving null instead", exc)
-        return "null"
+        return Finished(taken, task, result, time.monotonic() - running.started)
 
     def finish(self, f: Finished) -> None:
         """Write a finished task's outcome on its own."""
@@ -142,8 +204,7 @@ class Runner:
     def report(self, f: Finished, recorded: bool) -> None:
         task, taken = f.task, f.taken
         if recorded:
-            with self._lock:
-                self.counts["done"] += 1
+            self.count("done")
             log.log(self.success_level, "task %s (%s) done in %.4fs", _safe(task.name),
                     _safe(taken.id), f.took)
         else:
@@ -154,3 +215,7 @@ class Runner:
         for running in list(self.running.values()):
             if running.task.vis_timeout <= 0:
                 running.extend(self.app.running_lease)
+
+    def stop(self) -> None:
+        if self._lane is not None:
+            self._lane.stop()

@@ -1,0 +1,444 @@
+"""Data queues: JSON items, not tasks, read 1..1000 at a time.
+
+A read with ``vis_timeout`` 0 removes what it returns (0/1); > 0 leases it
+(1+): the item is hidden until the lease ends, then readable again, up to
+``attempts`` leased reads, after which it is dropped or dead-lettered; < 0
+peeks. ``get_data_with_receipts`` adds a lease receipt per item so that
+``refresh_data``/``done_data`` act only for the holder of the latest lease.
+
+Storage (one hash tag per queue, all under ``Keys.data(queue).base``): the
+scripts ``scripts/data_*.lua`` list each key; every deadline is Redis time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from redis.exceptions import NoScriptError
+
+from .app import DEADLETTER_QUEUE
+from .broker import text
+from .keys import normalize_queue
+from .message import new_id
+from .scripts import LuaScript, scripts
+
+if TYPE_CHECKING:
+    from .app import RPQueue
+
+MAX_ITEMS = 1000
+# Expired leases / due delayed items one call handles at most: bounds how
+# long one script holds Redis when a large backlog expires at once.
+UPKEEP_BATCH = 1000
+# Items validated per JSON call before a put: keeps the validation pass's
+# memory bounded however many items one put carries.
+_VALIDATE_SLICE = 4096
+_IDS_PER_CALL = 1000
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class Leased(NamedTuple):
+    """An item read under a lease, with the receipt that proves the lease."""
+
+    item: Any
+    receipt: str
+
+
+class _DataKeys:
+    """Key names of one data queue; all share the queue's hash tag."""
+
+    def __init__(self, base: str) -> None:
+        self.ready, self.msg, self.delayed = base + "ready", base + "msg", base + "delayed"
+        self.leases, self.meta, self.wake = base + "leases", base + "meta", base + "wake"
+        self.dead, self.deadmsg = base + "dead", base + "deadmsg"
+        # The order data_common.lua documents for scripts that run upkeep.
+        self.upkeep = [self.ready, self.msg, self.delayed, self.leases, self.meta, self.wake,
+                       self.dead, self.deadmsg]
+
+
+def _seconds(what: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise TypeError(f"{what} must be a number of seconds, not {value!r}")
+    return float(value)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000)) if seconds > 0 else 0
+
+
+def _item_count(items: Any) -> int:
+    if isinstance(items, bool) or not isinstance(items, int):
+        raise TypeError(f"items must be an int, not {type(items).__name__}")
+    if not 1 <= items <= MAX_ITEMS:
+        raise ValueError(f"items must be 1..{MAX_ITEMS}, got {items}")
+    return items
+
+
+def _eval_pipelined(client: Any, calls: list[tuple[LuaScript, list[str], list[Any]]],
+                    note: tuple[str, str] | None = None) -> list[Any]:
+    """Run several script calls (and an index update) in one round trip.
+
+    A pipeline cannot retry EVALSHA on NOSCRIPT by itself; a script that was
+    not found did not run, so running those again with EVAL is safe.
+    """
+    pipe = client.pipeline(transaction=False)
+    if note is not None:
+        pipe.sadd(*note)
+    for script, keys, args in calls:
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    replies = pipe.execute(raise_on_error=False)
+    if note is not None:
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        replies = replies[1:]
+    out: list[Any] = []
+    for (script, keys, args), reply in zip(calls, replies):
+        if isinstance(reply, NoScriptError):
+            reply = script(client, keys, args)
+        elif isinstance(reply, Exception):
+            raise reply
+        out.append(reply)
+    return out
+
+
+def _ids(items: Any) -> tuple[list[str], list[tuple[str, str]]]:
+    """Split what refresh/done were given into plain ids and (id, receipt) pairs."""
+    if isinstance(items, (str, bytes)):
+        return [text(items)], []
+    plain: list[str] = []
+    fenced: list[tuple[str, str]] = []
+    if isinstance(items, Mapping):
+        for key, value in items.items():
+            if isinstance(value, Leased):
+                fenced.append((text(key), value.receipt))
+            else:
+                plain.append(text(key))
+    else:
+        plain = [text(i) for i in items]
+    return plain, fenced
+
+
+class Data:
+    """A data queue; see the module docstring and API.md ("Data queues").
+
+    ``Data(DEADLETTER_QUEUE)`` reads the dead letters of every data queue,
+    ``Data(name, is_dead=True)`` those of one; with ``is_tasks=True`` the
+    same views show dead-lettered tasks instead.
+    """
+
+    def __init__(self, queue: str | bytes, attempts: int = 1, vis_timeout: float = 0,
+                 use_dead: bool | None = None, is_tasks: bool = False, is_dead: bool = False,
+                 *, app: RPQueue | None = None) -> None:
+        if isinstance(attempts, bool) or not isinstance(attempts, int):
+            raise TypeError(f"attempts must be an int, not {type(attempts).__name__}")
+        if attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {attempts}")
+        if app is None:
+            from . import default_app
+
+            app = default_app()
+        self.app = app
+        self.queue = normalize_queue(queue)
+        self.attempts = attempts
+        # A negative default would silently turn every read into a peek.
+        self.vis_timeout = max(0.0, _seconds("vis_timeout", vis_timeout))
+        self.use_dead = use_dead
+        self.is_tasks = bool(is_tasks)
+        self.is_dead = bool(is_dead) or self.queue == DEADLETTER_QUEUE
+
+    def __repr__(self) -> str:
+        return (f"Data({self.queue!r}, attempts={self.attempts}, vis_timeout={self.vis_timeout}, "
+                f"use_dead={self.use_dead}, is_tasks={self.is_tasks}, is_dead={self.is_dead})")
+
+    @property
+    def _k(self) -> _DataKeys:
+        return _DataKeys(self.app.keys.data(self.queue).base)
+
+    def _live_only(self, what: str) -> None:
+        if self.is_dead:
+            raise ValueError(f"{what}() is not available on a dead-letter view ({self.queue!r})")
+        if self.is_tasks:
+            raise ValueError("Data(is_tasks=True) only reads dead-lettered tasks: use "
+                             "Data(DEADLETTER_QUEUE, is_tasks=True) or is_dead=True")
+
+    # -- writing ---------------------------------------------------------------
+
+    def put_data(self, data: Any, use_dead: bool | None = None, is_one: bool = False,
+                 chunksize: int = 512, delay: float = 0) -> dict[str, Any]:
+        """Queue items (each JSON-encodable); returns {id: item}."""
+        self._live_only("put_data")
+        delay = max(0.0, _seconds("delay", delay))
+        if delay > 0 and self.vis_timeout <= 0:
+            raise ValueError("delay needs a queue with vis_timeout > 0")
+        if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+            raise ValueError(f"chunksize must be an int >= 1, got {chunksize!r}")
+        items = self._as_items(data, is_one)
+        self._validate(items)
+        dead = self.use_dead if use_dead is None else use_dead
+        head = [self.attempts if self.attempts > 1 else 0,
+                "?" if dead is None else "1" if dead else "0", _ms(delay)]
+        k, client, script = self._k, self.app.client, scripts().data_put
+        keys = [k.ready, k.msg, k.delayed, k.meta, k.wake]
+        encode = _encoder.encode
+        out: dict[str, Any] = {}
+        for start in range(0, len(items), chunksize):
+            args: list[Any] = list(head)
+            for item in items[start:start + chunksize]:
+                taskid = new_id()
+                args += (taskid, encode(item))
+                out[taskid] = item
+            if start == 0:
+                # Indexed on every put, in the same round trip: a flushed or
+                # restarted Redis cannot leave a queue out of the index.
+                _eval_pipelined(client, [(script, keys, args)],
+                                note=(self.app.keys.data_queues, self.queue))
+            else:
+                script(client, keys, args)
+        return out
+
+    @staticmethod
+    def _as_items(data: Any, is_one: bool) -> Sequence[Any]:
+        if is_one:
+            return [data]
+        if isinstance(data, (str, bytes, bytearray, Mapping)) or not isinstance(data, Iterable):
+            raise TypeError(f"data must be a list of items, not {type(data).__name__} "
+                            "(put one item with is_one=True)")
+        return data if isinstance(data, Sequence) else list(data)
+
+    def _validate(self, items: Sequence[Any]) -> None:
+        """Refuse the whole call before the first write if any item cannot be sent."""
+        limit = self.app.max_message_bytes
+        for start in range(0, len(items), _VALIDATE_SLICE):
+            part = items[start:start + _VALIDATE_SLICE]
+            try:
+                joined = _encoder.encode(list(part))
+            except (TypeError, ValueError, RecursionError):
+                joined = None
+            # An item's JSON is part of the slice's: a short slice (<= 4 bytes
+            # per character) holds no item over the limit.
+            if joined is not None and not (limit and len(joined) * 4 > limit):
+                continue
+            for i, item in enumerate(part, start):
+                try:
+                    size = len(_encoder.encode(item).encode("utf-8"))
+                except (TypeError, ValueError, RecursionError) as exc:
+                    raise TypeError(f"item {i} cannot be sent as JSON: {exc}") from None
+                if limit and size > limit:
+                    raise ValueError(f"item {i} is {size} bytes, over the limit of {limit}")
+
+    # -- reading ---------------------------------------------------------------
+
+    def get_data(self, items: int = 1, vis_timeout: float | None = None,
+                 get_timeout: float | None = None) -> dict[str, Any]:
+        """Read up to ``items`` items: {id: item} (dead-letter views: see API.md)."""
+        n = _item_count(items)
+        vis = self.vis_timeout if vis_timeout is None else _seconds("vis_timeout", vis_timeout)
+        if self.is_dead:
+            return self._read_dead_view(n, remove=vis >= 0)
+        self._live_only("get_data")
+        return {i: item for i, item, _ in self._read(n, vis, get_timeout)}
+
+    def get_data_with_receipts(self, items: int = 1, vis_timeout: float | None = None,
+                               get_timeout: float | None = None) -> dict[str, Leased]:
+        """A leased read returning {id: Leased(item, receipt)}.
+
+        Give the result (or part of it, as a dict) to refresh_data/done_data:
+        they then act only while this read's lease is the item's latest and
+        has not expired, so a reader whose lease ran out cannot touch an item
+        since handed to another.
+        """
+        n = _item_count(items)
+        vis = self.vis_timeout if vis_timeout is None else _seconds("vis_timeout", vis_timeout)
+        if vis <= 0:
+            raise ValueError("receipts come with leased reads: vis_timeout must be > 0")
+        self._live_only("get_data_with_receipts")
+        return {i: Leased(item, token) for i, item, token in self._read(n, vis, get_timeout)}
+
+    def _read(self, n: int, vis: float, get_timeout: float | None) -> list[tuple[str, Any, str]]:
+        mode = "peek" if vis < 0 else "take" if vis == 0 else "lease"
+        k, client, script = self._k, self.app.client, scripts().data_get
+        args = [mode, n, _ms(vis), self.attempts, 1 if self.use_dead else 0, UPKEEP_BATCH]
+        wait_until = None
+        if get_timeout is not None and _seconds("get_timeout", get_timeout) > 0:
+            wait_until = time.monotonic() + get_timeout
+        while True:
+            reply = script(client, k.upkeep, args)
+            rows = reply[2:]
+            if rows or wait_until is None:
+                return [(text(rows[i]), json.loads(rows[i + 1]), text(rows[i + 2]))
+                        for i in range(0, len(rows), 3)]
+            remaining = wait_until - time.monotonic()
+            if remaining <= 0:
+                return []
+            now_ms, next_ms = int(reply[0]), int(reply[1])
+            if next_ms >= 0:
+                remaining = min(remaining, max(next_ms - now_ms, 1) / 1000)
+            # No polling: the wake token arrives with the next put (or an
+            # earlier due time); otherwise we sleep until the next item is
+            # due or a lease ends.
+            client.blpop([k.wake], timeout=max(0.001, min(remaining, self._block_cap())))
+
+    def _block_cap(self) -> float:
+        # A wait longer than the socket timeout would look like a dead server.
+        pool = getattr(self.app.client, "connection_pool", None)
+        timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
+        return 30.0 if not timeout else max(0.05, float(timeout) / 2)
+
+    # -- leases ----------------------------------------------------------------
+
+    def refresh_data(self, items: Any, vis_timeout: float | None = None) -> list[str]:
+        """Extend live leases; returns the ids extended.
+
+        Ids alone extend any live lease; a dict from get_data_with_receipts
+        extends only leases those receipts still hold. A lease of 0 ends the
+        lease now, making the item readable again.
+        """
+        if self.is_dead:
+            return []
+        self._live_only("refresh_data")
+        vis = self.vis_timeout if vis_timeout is None else _seconds("vis_timeout", vis_timeout)
+        k, script = self._k, scripts().data_refresh
+        keys, head = [k.leases, k.meta, k.wake], [_ms(max(0.0, vis))]
+        out: list[str] = []
+        for fenced, chunk in self._chunks(items):
+            reply = script(self.app.client, keys, [*head, 1 if fenced else 0, *chunk])
+            out += [text(i) for i in reply]
+        return out
+
+    def done_data(self, items: Any) -> int:
+        """Finish items; returns how many were finished.
+
+        Ids alone finish items wherever they are; a dict from
+        get_data_with_receipts finishes only items whose live lease those
+        receipts hold. On a dead-letter view, removes those dead letters.
+        """
+        if self.is_dead:
+            return self._remove_dead(_ids(items)[0] + [i for i, _ in _ids(items)[1]])
+        self._live_only("done_data")
+        k, script = self._k, scripts().data_done
+        keys = [k.leases, k.msg, k.meta, k.delayed]
+        return sum(int(script(self.app.client, keys, [1 if fenced else 0, *chunk]))
+                   for fenced, chunk in self._chunks(items))
+
+    @staticmethod
+    def _chunks(items: Any) -> Iterable[tuple[bool, list[str]]]:
+        plain, fenced = _ids(items)
+        for start in range(0, len(plain), _IDS_PER_CALL):
+            yield False, plain[start:start + _IDS_PER_CALL]
+        for start in range(0, len(fenced), _IDS_PER_CALL):
+            yield True, [x for pair in fenced[start:start + _IDS_PER_CALL] for x in pair]
+
+    # -- whole queue -----------------------------------------------------------
+
+    def currently_available(self) -> tuple[int, int]:
+        """(available, invisible): invisible items are leased or delayed."""
+        if self.is_dead:
+            pipe = self.app.client.pipeline(transaction=False)
+            for key in self._dead_keys():
+                pipe.zcard(key[0])
+            return sum(int(n) for n in pipe.execute()), 0
+        self._live_only("currently_available")
+        available, invisible = scripts().data_count(self.app.client, self._k.upkeep,
+                                                    [UPKEEP_BATCH])
+        return int(available), int(invisible)
+
+    def delete_all(self) -> int:
+        """Delete every item (live ones; on a dead-letter view, its dead letters)."""
+        if self.is_dead:
+            removed = 0
+            for dead, deadmsg in self._dead_keys():
+                pipe = self.app.client.pipeline(transaction=True)
+                pipe.zcard(dead)
+                pipe.unlink(dead, deadmsg)
+                removed += int(pipe.execute()[0])
+            return removed
+        self._live_only("delete_all")
+        k = self._k
+        return int(scripts().data_clear(self.app.client,
+                                        [k.ready, k.msg, k.delayed, k.leases, k.meta], []))
+
+    # -- dead letters ----------------------------------------------------------
+
+    def _dead_queues(self) -> list[str]:
+        if self.queue != DEADLETTER_QUEUE:
+            return [self.queue]
+        if self.is_tasks:
+            return self.app.known_queues()
+        return sorted(text(q) for q in self.app.client.smembers(self.app.keys.data_queues))
+
+    def _dead_keys(self) -> list[tuple[str, str]]:
+        if self.is_tasks:
+            return [(qk.dead, qk.deadmsg)
+                    for qk in (self.app.keys.queue(q) for q in self._dead_queues())]
+        return [(k.dead, k.deadmsg)
+                for k in (_DataKeys(self.app.keys.data(q).base) for q in self._dead_queues())]
+
+    def _read_dead_view(self, n: int, remove: bool) -> dict[str, Any]:
+        if self.is_tasks:
+            from .admin import dead_records, delete_dead
+
+            records = dead_records(self.app, self._dead_queues(), limit=n)
+            if remove:
+                delete_dead(self.app, records)
+            return {r["id"]: [r["id"], r.get("name", ""), r.get("args", []),
+                              r.get("kwargs", {}), r.get("time")] for r in records}
+        rows = _dead_data(self.app, self._dead_queues(), n, remove)
+        return {r["id"]: [r["id"], "", r["item"], {
+            "queue": r["queue"], "reason": r["reason"], "attempts_used": r["attempts_used"],
+            "time": r["time"]}, r["inserted"]] for r in rows}
+
+    def _remove_dead(self, ids: list[str]) -> int:
+        if not ids:
+            return 0
+        if self.is_tasks:
+            pipe = self.app.client.pipeline(transaction=False)
+            for dead, deadmsg in self._dead_keys():
+                pipe.zrem(dead, *ids)
+                pipe.hdel(deadmsg, *ids)
+            return sum(int(n) for n in pipe.execute()[::2])
+        removed = _eval_pipelined(self.app.client, [
+            (scripts().data_dead_remove, [dead, deadmsg], list(ids))
+            for dead, deadmsg in self._dead_keys()])
+        return sum(len(r) for r in removed)
+
+    @staticmethod
+    def read_dead(app: RPQueue, delete: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        """Dead data items of every data queue, oldest first, as dicts:
+        id, queue, item, reason, attempts_used, time (died), inserted (put)."""
+        queues = sorted(text(q) for q in app.client.smembers(app.keys.data_queues))
+        return _dead_data(app, queues, max(1, int(limit)), delete)
+
+
+def _dead_data(app: RPQueue, queues: list[str], limit: int,
+               remove: bool) -> list[dict[str, Any]]:
+    """The oldest ``limit`` dead letters across ``queues``; with ``remove``,
+    only those this call removed (a concurrent reader gets the others)."""
+    keys = {q: _DataKeys(app.keys.data(q).base) for q in queues}
+    replies = _eval_pipelined(app.client, [
+        (scripts().data_dead, keys[q].upkeep, [limit, UPKEEP_BATCH]) for q in queues])
+    rows: list[dict[str, Any]] = []
+    for queue, reply in zip(queues, replies):
+        for i in range(0, len(reply), 2):
+            if reply[i + 1]:
+                rows.append(_dead_row(queue, text(reply[i]), reply[i + 1]))
+    rows.sort(key=lambda r: (r["time"], r["id"]))
+    rows = rows[:limit]
+    if remove and rows:
+        chosen = sorted({r["queue"] for r in rows})
+        removed = _eval_pipelined(app.client, [
+            (scripts().data_dead_remove, [keys[q].dead, keys[q].deadmsg],
+             [r["id"] for r in rows if r["queue"] == q]) for q in chosen])
+        gone = {(q, text(i)) for q, ids in zip(chosen, removed) for i in ids}
+        rows = [r for r in rows if (r["queue"], r["id"]) in gone]
+    return rows
+
+
+def _dead_row(queue: str, taskid: str, raw: Any) -> dict[str, Any]:
+    record = json.loads(raw)
+    return {"id": taskid, "queue": queue, "item": json.loads(record["item"]),
+            "reason": record.get("reason"), "attempts_used": record.get("reads"),
+            "time": record.get("died_ms", 0) / 1000, "inserted": record.get("inserted_ms", 0) / 1000}
