@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from .broker import Broker, text
+from .connection import client_from_url, is_cluster
 from .keys import DEFAULT_PREFIX, Keys, normalize_queue
 from .message import MAX_MESSAGE_BYTES
 
@@ -29,18 +30,6 @@ DEFAULT_QUEUE = "default"
 DEADLETTER_QUEUE = "DEADLETTER_QUEUE"
 MINIMUM_DELAY = 1
 ENV_URL = "RPQUEUE_URL"
-
-
-def client_from_url(url: str, socket_timeout: float | None = 30) -> Any:
-    """A redis-py client for redis://, rediss:// and unix:// URLs."""
-    if not isinstance(url, str) or "://" not in url:
-        raise ValueError(f"not a Redis URL: {url!r} (expected redis://, rediss:// or unix://)")
-    scheme = url.split("://", 1)[0].lower()
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"unsupported Redis URL scheme {scheme!r} in {url!r}")
-    return redis.Redis.from_url(
-        url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
-    )
 
 
 class RPQueue:
@@ -148,10 +137,14 @@ class RPQueue:
 
         if self._url or (self._settings is None and self._client is None
                          and os.environ.get(ENV_URL)):
-            url = self._url or os.environ[ENV_URL]
-            return aredis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=30)
+            return client_from_url(self._url or os.environ[ENV_URL], asyncio=True)
         if self._settings is not None:
             return aredis.Redis(**self._settings)
+        if self._client is not None and is_cluster(self._client):
+            from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+            nodes = [ClusterNode(n.host, n.port) for n in self._client.get_nodes()]
+            return RedisCluster(startup_nodes=nodes)
         if self._client is not None:
             # A client given by the caller: open the async one to the same server.
             kwargs = dict(self._client.connection_pool.connection_kwargs)
@@ -172,10 +165,20 @@ class RPQueue:
             return client_from_url(url)
         return redis.Redis(socket_timeout=30, socket_connect_timeout=30)
 
+    @property
+    def cluster(self) -> bool:
+        return is_cluster(self.client)
+
     def describe_connection(self) -> str:
         if self._url:
             return self._url
-        kwargs = self.client.connection_pool.connection_kwargs
+        if self.cluster:
+            return "redis+cluster://" + ",".join(f"{n.host}:{n.port}"
+                                                for n in self.client.get_nodes())
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is None:
+            return repr(self.client)
+        kwargs = pool.connection_kwargs
         if "path" in kwargs:
             return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
         return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"

@@ -48,13 +48,72 @@ class QueueList:
         return self._queues
 
 
+class Waker:
+    """How idle worker threads of one process wait for work.
+
+    On one Redis server, a thread blocks in one BLPOP on the wake lists of
+    all its queues. On Redis Cluster a blocking pop may only name keys of
+    one slot, so the process runs one waiter thread per queue (each blocks
+    on that queue's wake list, on the node that owns it) and they wake the
+    worker threads through an Event. Neither way polls.
+    """
+
+    def __init__(self, app: RPQueue, queues: QueueList, stop: threading.Event) -> None:
+        self.app = app
+        self.queues = queues
+        self.stop = stop
+        self.cluster = app.cluster
+        self.event = threading.Event()
+        self._waiters: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def sleep(self, queues: list[str], timeout: float) -> None:
+        if self.cluster:
+            self._start_waiters(queues)
+            if self.event.wait(timeout):
+                self.event.clear()
+            return
+        wake_keys = [self.app.keys.queue(q).wake for q in queues]
+        if self.queues.fixed is None:
+            wake_keys.append(self.app.keys.queues_wake)
+        got = self.app.client.blpop(wake_keys, timeout=timeout)
+        if got and text(got[0]) == self.app.keys.queues_wake:
+            self.queues.refresh()
+
+    def _start_waiters(self, queues: list[str]) -> None:
+        wanted = [(q, self.app.keys.queue(q).wake) for q in queues]
+        if self.queues.fixed is None:
+            wanted.append(("", self.app.keys.queues_wake))
+        with self._lock:
+            for name, key in wanted:
+                if name not in self._waiters:
+                    t = threading.Thread(target=self._wait_on, args=(name, key),
+                                         name=f"rpqueue-waker-{name}", daemon=True)
+                    self._waiters[name] = t
+                    t.start()
+
+    def _wait_on(self, name: str, key: str) -> None:
+        backoff = 0.1
+        while not self.stop.is_set():
+            try:
+                if self.app.client.blpop([key], timeout=MAX_IDLE):
+                    if not name:
+                        self.queues.refresh()
+                    self.event.set()
+                backoff = 0.1
+            except (ConnectionError, TimeoutError):
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
 class Worker:
     def __init__(self, app: RPQueue, queues: QueueList, runner: Runner,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, waker: Waker) -> None:
         self.app = app
         self.queues = queues
         self.runner = runner
         self.stop = stop
+        self.waker = waker
         # The last task run, its success not yet written to Redis.
         self.pending: Finished | None = None
 
@@ -120,9 +179,4 @@ class Worker:
             timeout = min(timeout, max(0.0, (next_ms - now_ms) / 1000))
         if timeout < 0.001:
             return
-        wake_keys = [self.app.keys.queue(q).wake for q in queues]
-        if self.queues.fixed is None:
-            wake_keys.append(self.app.keys.queues_wake)
-        got = self.app.client.blpop(wake_keys, timeout=timeout)
-        if got and text(got[0]) == self.app.keys.queues_wake:
-            self.queues.refresh()
+        self.waker.sleep(queues, timeout)

@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 
 from ..periodic import start_scheduler
 from ..registry import HEARTBEAT, WorkerInfo
-from .loop import QueueList, Worker
+from .loop import QueueList, Waker, Worker
 from .runner import Runner
 
 if TYPE_CHECKING:
@@ -100,8 +100,9 @@ def run_threads(
         return 0
     queue_list = QueueList(app, queues)
     runner = Runner(app, success_level, async_concurrency)
+    waker = Waker(app, queue_list, stop)
     workers = [
-        threading.Thread(target=Worker(app, queue_list, runner, stop).run,
+        threading.Thread(target=Worker(app, queue_list, runner, stop, waker).run,
                          name=f"rpqueue-worker-{i}", daemon=True)
         for i in range(threads)
     ]
