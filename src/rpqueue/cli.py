@@ -134,6 +134,12 @@ def cmd_workers(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace, out: Console) -> int:
+    from .web import serve
+
+    return serve(args.url, args.host, args.port, args.token, args.prefix)
+
+
 def cmd_worker(args: argparse.Namespace, out: Console) -> int:
     from .run import main as run_main
 
@@ -183,6 +189,14 @@ def parser() -> argparse.ArgumentParser:
     dl.add_argument("--limit", type=int, default=1000, help="at most this many")
     dl.set_defaults(func=cmd_dead)
 
+    db = sub.add_parser("dashboard", help="serve the web dashboard (127.0.0.1:8765)")
+    db.add_argument("--url", help="Redis URL (default: $RPQUEUE_URL, else localhost:6379)")
+    db.add_argument("--prefix", help="key prefix (default 'rpqueue:')")
+    db.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    db.add_argument("--port", type=int, default=8765, help="port to listen on")
+    db.add_argument("--token", help="require this token (default: $RPQUEUE_DASHBOARD_TOKEN)")
+    db.set_defaults(func=cmd_dashboard)
+
     ws = sub.add_parser("workers", help="list live worker processes")
     add_connection_options(ws)
     ws.set_defaults(func=cmd_workers)
@@ -197,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     out = Console()
-    if args.func not in (cmd_server, cmd_demo, cmd_worker):
+    if args.func not in (cmd_server, cmd_demo, cmd_worker, cmd_dashboard):
         configure(args)
     try:
         code: int = args.func(args, out)

@@ -1,0 +1,162 @@
+"""Helpers for the dashboard tests: the API through Starlette's TestClient, a
+real uvicorn server, real workers, and writers of queue state exactly as
+docs/PROTOCOL.md describes it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import uvicorn
+
+from rpqueue import admin
+from rpqueue.app import RPQueue
+from rpqueue.task import EnqueuedTask, TaskRef
+from rpqueue.web import create_app
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers httpx2 and warns about httpx; both work, and
+    # older Starlette (allowed by pyproject) only knows httpx.
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
+    from starlette.testclient import TestClient
+
+__all__ = ["DEADLINE", "LiveServer", "TestClient", "Worker", "add_dead", "csrf_headers", "enqueue",
+           "make_client", "wait_until"]
+
+HERE = Path(__file__).resolve().parent
+T = TypeVar("T")
+# Bounds waits for things that take milliseconds; generous for slow CI.
+DEADLINE = 15.0
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = DEADLINE, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def make_client(rpq: RPQueue, token: str | None = None, **kwargs: Any) -> TestClient:
+    # The dashboard only answers to loopback Host names, so the client must
+    # send one rather than TestClient's default "testserver".
+    return TestClient(create_app(rpq, token, **kwargs), base_url="http://127.0.0.1:8765")
+
+
+def csrf_headers(c: TestClient) -> dict[str, str]:
+    """Headers a page would send on a POST: its CSRF token (also sets the session cookie)."""
+    return {"X-CSRF-Token": c.get("/api/session").json()["csrf_token"]}
+
+
+def enqueue(rpq: RPQueue, name: str, queue: str, *args: Any, delay: float = 0,
+            **kwargs: Any) -> EnqueuedTask:
+    """Queue a call by task name, as a producer that does not import the task would:
+    with the settings a worker published for it (use_dead, attempts ...), if any."""
+    published = admin.get_task(rpq, name)
+    ref = published if published is not None else TaskRef(rpq, name, queue=queue)
+    return ref.execute(*args, delay=delay, _queue=queue, **kwargs)
+
+
+def add_dead(rpq: RPQueue, queue: str, name: str, args: list[Any], error: str = "boom",
+             taskid: str | None = None, when: float = 1_700_000_000.0,
+             reason: str = "task raised an exception") -> str:
+    """Write a dead letter in the documented record format (docs/PROTOCOL.md)."""
+    taskid = taskid or f"dead-{name}-{when}"
+    message = json.dumps({"v": 1, "id": taskid, "name": name, "queue": queue, "args": args,
+                          "kwargs": {}}, separators=(",", ":"))
+    record = {"id": taskid, "message": message, "reason": reason, "error": error,
+              "attempts_used": 1, "time": when}
+    k = rpq.keys.queue(queue)
+    rpq.client.hset(k.deadmsg, taskid, json.dumps(record))
+    rpq.client.zadd(k.dead, {taskid: when * 1000})
+    rpq.client.zadd(rpq.keys.queues, {queue: when}, nx=True)
+    return taskid
+
+
+# -- a real HTTP server ----------------------------------------------------------
+
+
+class LiveServer:
+    """The dashboard under uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, rpq: RPQueue, token: str | None = None, poll_interval: float = 0.5) -> None:
+        # Bound here and handed over, so the port is known and never raced for.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        app = create_app(rpq, token, poll_interval=poll_interval)
+        config = uvicorn.Config(app, log_level="warning", access_log=False,
+                                timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        wait_until(lambda: self.server.started, what="uvicorn to start")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+# -- real workers ------------------------------------------------------------------
+
+
+class Worker:
+    """``python -m rpqueue.run --module=webtasks`` in its own process group."""
+
+    def __init__(self, redis_url: str, logdir: Path, *queues: str) -> None:
+        logdir.mkdir(parents=True, exist_ok=True)
+        self.log = logdir / f"worker-{time.monotonic_ns()}.log"
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("RPQUEUE_URL", None)
+        argv = [sys.executable, "-m", "rpqueue.run", "--module=webtasks", "--url", redis_url,
+                "--loglevel", "INFO", *queues]
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(argv, cwd=HERE, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.logs()}")
+            return "serving" in self.logs()
+
+        wait_until(ready, what="the worker to start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            # Its own session: reaches any child it forked, nothing else.
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait(10)
