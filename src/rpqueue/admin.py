@@ -126,6 +126,9 @@ def dead_records(app: RPQueue, queues: Iterable[str] | None = None,
 def _dead_record(queue: str, taskid: str, raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return None
+    if isinstance(raw, bytes):
+        # A message that was not UTF-8 is inside the record as raw bytes.
+        raw = raw.decode("utf-8", "replace")
     try:
         record = json.loads(raw)
     except ValueError:

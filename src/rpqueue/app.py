@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from .broker import Broker, text
-from .connection import client_from_url, is_cluster
+from .connection import client_from_url, is_cluster, no_retry
+from .errors import translate
 from .keys import DEFAULT_PREFIX, Keys, normalize_queue
 from .message import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
+    from .broker import Call
+    from .durable import Durability
     from .task import Task
 
 log = logging.getLogger("rpqueue")
@@ -52,6 +55,9 @@ class RPQueue:
         self._lock = threading.Lock()
         self._seen_queues: set[str] = set()
         self.broker = Broker(self)
+        # Durable enqueue (set_durable): None, or how many replicas must
+        # confirm each enqueue and how long to wait for them.
+        self.durable: Durability | None = None
 
     # -- configuration -------------------------------------------------------
 
@@ -138,13 +144,20 @@ class RPQueue:
         if self._url or (self._settings is None and self._client is None
                          and os.environ.get(ENV_URL)):
             return client_from_url(self._url or os.environ[ENV_URL], asyncio=True)
+        from redis.asyncio.retry import Retry as ARetry
+        from redis.backoff import NoBackoff
+
         if self._settings is not None:
-            return aredis.Redis(**self._settings)
+            return aredis.Redis(**self._settings, retry=ARetry(NoBackoff(), 0))
         if self._client is not None and is_cluster(self._client):
             from redis.asyncio.cluster import ClusterNode, RedisCluster
 
             nodes = [ClusterNode(n.host, n.port) for n in self._client.get_nodes()]
-            return RedisCluster(startup_nodes=nodes)
+            # The same credentials and timeouts as the given client.
+            given = self._client.nodes_manager.connection_kwargs
+            keep = ("username", "password", "socket_timeout", "socket_connect_timeout")
+            return RedisCluster(startup_nodes=nodes,
+                                **{k: given[k] for k in keep if given.get(k) is not None})
         if self._client is not None:
             # A client given by the caller: open the async one to the same server.
             kwargs = dict(self._client.connection_pool.connection_kwargs)
@@ -153,17 +166,18 @@ class RPQueue:
             kwargs = {k: v for k, v in kwargs.items() if k in keep}
             if "path" in kwargs:
                 kwargs["unix_socket_path"] = kwargs.pop("path")
-            return aredis.Redis(**kwargs)
-        return aredis.Redis(socket_timeout=30, socket_connect_timeout=30)
+            return aredis.Redis(**kwargs, retry=ARetry(NoBackoff(), 0))
+        return aredis.Redis(socket_timeout=30, socket_connect_timeout=30,
+                            retry=ARetry(NoBackoff(), 0))
 
     def _make_client(self) -> Any:
         if self._settings is not None:
-            return redis.Redis(**self._settings)
+            return redis.Redis(**self._settings, retry=no_retry())
         url = os.environ.get(ENV_URL)
         if url:
             self._url = url
             return client_from_url(url)
-        return redis.Redis(socket_timeout=30, socket_connect_timeout=30)
+        return redis.Redis(socket_timeout=30, socket_connect_timeout=30, retry=no_retry())
 
     @property
     def cluster(self) -> bool:
@@ -183,12 +197,43 @@ class RPQueue:
             return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
         return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
+    def set_durable(self, replicas: int, timeout: float = 1.0) -> None:
+        """Make ``execute()`` wait until ``replicas`` replicas hold each task.
+
+        Each enqueue is followed by ``WAIT replicas timeout`` in the same round
+        trip; if fewer replicas confirm within ``timeout`` seconds, it raises
+        ``rpqueue.errors.NotDurable`` (the task may still be queued). 0 turns
+        it off. See docs/SCALING.md.
+        """
+        from .durable import durability
+
+        self.durable = durability(replicas, timeout)
+
+    def run_enqueue(self, call: Call[Any]) -> Any:
+        """Run an enqueue call: durably when set_durable() asked for it."""
+        if self.durable is None:
+            return self.broker.run(call)
+        from .durable import run_durable
+
+        return run_durable(self, call)
+
+    async def arun_enqueue(self, call: Call[Any]) -> Any:
+        if self.durable is None:
+            return await self.broker.arun(call)
+        from .durable import arun_durable
+
+        return await arun_durable(self, call)
+
     # -- queues --------------------------------------------------------------
 
     def note_queue(self, queue: str) -> None:
         """Remember a queue in the known-queues index, once per process."""
         if queue not in self._seen_queues:
-            if self.client.zadd(self.keys.queues, {queue: self.redis_time()}):
+            try:
+                added = self.client.zadd(self.keys.queues, {queue: self.redis_time()})
+            except redis.exceptions.ResponseError as exc:
+                raise translate(exc, f"a task for queue {queue!r}") from exc
+            if added:
                 pipe = self.client.pipeline(transaction=False)
                 pipe.rpush(self.keys.queues_wake, "1")
                 pipe.ltrim(self.keys.queues_wake, -1, -1)

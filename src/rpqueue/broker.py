@@ -54,6 +54,13 @@ class Taken:
     id: str
     raw: bytes | str
     token: str
+    # The id exactly as Redis holds it: an id that is not UTF-8 must be sent
+    # back byte for byte to finish or dead-letter its task.
+    rid: bytes | str = ""
+
+    @property
+    def key(self) -> bytes | str:
+        return self.rid or self.id
 
 
 @dataclass
@@ -74,7 +81,7 @@ class Call(Generic[T]):
 
 def _take_reply(queue: str, reply: list[Any]) -> TakeReply:
     got, raw, token, now, next_ms = reply[:5]
-    taken = Taken(queue, text(got), raw, text(token)) if got else None
+    taken = Taken(queue, text(got), raw, text(token), got) if got else None
     return TakeReply(taken, int(now), int(next_ms))
 
 
@@ -159,26 +166,26 @@ class Broker:
             self.s.finish_take,
             [k.ready, k.msg, k.delayed, k.leases, k.meta, k.wake, k.dead, k.deadmsg, k.stats,
              k.result(taken.id)],
-            [ms(running_lease), MAINTENANCE_BATCH, taken.id, taken.token, result, ms(keep)],
+            [ms(running_lease), MAINTENANCE_BATCH, taken.key, taken.token, result, ms(keep)],
             lambda r: (bool(r[5]), _take_reply(queue, r))))
 
-    def done_call(self, queue: str, taskid: str, token: str, result: str,
+    def done_call(self, queue: str, taskid: bytes | str, token: str, result: str,
                   keep: float) -> Call[bool]:
         k = self._q(queue)
-        return Call(self.s.done, [k.leases, k.msg, k.meta, k.stats, k.result(taskid)],
+        return Call(self.s.done, [k.leases, k.msg, k.meta, k.stats, k.result(text(taskid))],
                     [taskid, token, result, ms(keep)], bool)
 
-    def done(self, queue: str, taskid: str, token: str, result: str, keep: float) -> bool:
+    def done(self, queue: str, taskid: bytes | str, token: str, result: str, keep: float) -> bool:
         return self.run(self.done_call(queue, taskid, token, result, keep))
 
-    def fail_call(self, queue: str, taskid: str, token: str, error: str, force_dead: bool,
+    def fail_call(self, queue: str, taskid: bytes | str, token: str, error: str, force_dead: bool,
                   reason: str) -> Call[int]:
         k = self._q(queue)
         return Call(self.s.fail,
                     [k.ready, k.msg, k.leases, k.meta, k.dead, k.deadmsg, k.stats, k.wake],
                     [taskid, token, error, 1 if force_dead else 0, reason], int)
 
-    def fail(self, queue: str, taskid: str, token: str, error: str, force_dead: bool,
+    def fail(self, queue: str, taskid: bytes | str, token: str, error: str, force_dead: bool,
              reason: str) -> int:
         return self.run(self.fail_call(queue, taskid, token, error, force_dead, reason))
 

@@ -104,6 +104,8 @@ def cmd_dead(args: argparse.Namespace, out: Console) -> int:
     records = admin.dead_records(app, [args.queue] if args.queue else None, args.limit)
     if args.name:
         records = [r for r in records if r.get("name") == args.name]
+    if args.id:
+        records = [r for r in records if r["id"] in set(args.id)]
     if args.action == "list":
         table = Table("id", "queue", "task", "reason", "error", "attempts", "died")
         for r in records:
@@ -186,6 +188,7 @@ def parser() -> argparse.ArgumentParser:
     dl.add_argument("action", choices=("list", "requeue", "purge"), nargs="?", default="list")
     dl.add_argument("--queue", help="only this queue")
     dl.add_argument("--name", help="only tasks with this name")
+    dl.add_argument("--id", action="append", help="only this task id (repeatable)")
     dl.add_argument("--limit", type=int, default=1000, help="at most this many")
     dl.set_defaults(func=cmd_dead)
 

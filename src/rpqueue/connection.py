@@ -16,6 +16,17 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
+from redis.retry import Retry
+
+# Errors after which the same command may simply be tried again later: the
+# server is unreachable, or a Cluster failover is in progress (CLUSTERDOWN
+# until a replica takes over, TRYAGAIN / uncovered slots while the slot map
+# changes). Workers back off and retry on these instead of giving up.
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ClusterDownError,
+    TryAgainError, SlotNotCoveredError)
 
 SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel",
            "rediss+sentinel")
@@ -45,9 +56,27 @@ def _nodes(netloc: str) -> tuple[list[tuple[str, int]], str | None, str | None]:
     return nodes, user, password
 
 
+def no_retry() -> Retry:
+    """No silent re-sends: redis-py's default retry sends a command again when
+    a connection drops after Redis ran it but before the reply came, which
+    would run a script (an enqueue, a take) twice. rpqueue retries where it
+    is safe, itself."""
+    return Retry(NoBackoff(), 0)
+
+
 def is_cluster(client: Any) -> bool:
     return bool(getattr(client, "cluster_response_callbacks", None) is not None
                 or type(client).__name__ == "RedisCluster")
+
+
+def socket_timeout(client: Any) -> float | None:
+    """The socket timeout a sync or asyncio client (plain, Sentinel or Cluster) reads with."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if kwargs is None:  # a cluster client: the settings every node connection gets
+        kwargs = getattr(getattr(client, "nodes_manager", None), "connection_kwargs", None)
+    timeout = (kwargs or {}).get("socket_timeout")
+    return None if timeout is None else float(timeout)
 
 
 def client_from_url(url: str, socket_timeout: float | None = 30, asyncio: bool = False) -> Any:

@@ -18,10 +18,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, OutOfMemoryError, ResponseError
 
 from .app import DEADLETTER_QUEUE
 from .broker import text
+from .connection import socket_timeout
+from .errors import MessageTooLarge, translate
 from .keys import normalize_queue
 from .message import new_id
 from .scripts import LuaScript, scripts
@@ -76,6 +78,27 @@ def _item_count(items: Any) -> int:
     if not 1 <= items <= MAX_ITEMS:
         raise ValueError(f"items must be 1..{MAX_ITEMS}, got {items}")
     return items
+
+
+def _texts(values: list[Any]) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _decode_items(raws: list[Any]) -> list[Any]:
+    """JSON items read from Redis, parsed as one array: one parser call per read."""
+    if not raws:
+        return []
+    try:
+        if isinstance(raws[0], bytes):
+            items = json.loads(b"[" + b",".join(raws) + b"]")
+        else:
+            items = json.loads("[" + ",".join(raws) + "]")
+    except (TypeError, ValueError):
+        items = None
+    if isinstance(items, list) and len(items) == len(raws):
+        return items
+    # Some item is not one JSON value (written by another program): say which.
+    return [json.loads(raw) for raw in raws]
 
 
 def _eval_pipelined(client: Any, calls: list[tuple[LuaScript, list[str], list[Any]]],
@@ -191,13 +214,21 @@ class Data:
                 taskid = new_id()
                 args += (taskid, encode(item))
                 out[taskid] = item
-            if start == 0:
-                # Indexed on every put, in the same round trip: a flushed or
-                # restarted Redis cannot leave a queue out of the index.
-                _eval_pipelined(client, [(script, keys, args)],
-                                note=(self.app.keys.data_queues, self.queue))
-            else:
-                script(client, keys, args)
+            try:
+                if start == 0:
+                    # Indexed on every put, in the same round trip: a flushed
+                    # or restarted Redis cannot leave a queue out of the index.
+                    _eval_pipelined(client, [(script, keys, args)],
+                                    note=(self.app.keys.data_queues, self.queue))
+                else:
+                    script(client, keys, args)
+            except ResponseError as exc:
+                what = f"items {start}.. of this put to data queue {self.queue!r}"
+                if start:
+                    what += f" (items 0..{start - 1} were queued)"
+                # redis-py strips the "OOM" prefix that translate() looks for.
+                error = ResponseError(f"OOM {exc}") if isinstance(exc, OutOfMemoryError) else exc
+                raise translate(error, what) from exc
         return out
 
     @staticmethod
@@ -228,7 +259,8 @@ class Data:
                 except (TypeError, ValueError, RecursionError) as exc:
                     raise TypeError(f"item {i} cannot be sent as JSON: {exc}") from None
                 if limit and size > limit:
-                    raise ValueError(f"item {i} is {size} bytes, over the limit of {limit}")
+                    raise MessageTooLarge(f"item {i} was not queued: {size} bytes exceeds "
+                                          f"the limit of {limit} bytes (nothing was queued)")
 
     # -- reading ---------------------------------------------------------------
 
@@ -256,7 +288,8 @@ class Data:
         if vis <= 0:
             raise ValueError("receipts come with leased reads: vis_timeout must be > 0")
         self._live_only("get_data_with_receipts")
-        return {i: Leased(item, token) for i, item, token in self._read(n, vis, get_timeout)}
+        return {i: Leased(item, text(token))
+                for i, item, token in self._read(n, vis, get_timeout)}
 
     def _read(self, n: int, vis: float, get_timeout: float | None) -> list[tuple[str, Any, str]]:
         mode = "peek" if vis < 0 else "take" if vis == 0 else "lease"
@@ -269,8 +302,7 @@ class Data:
             reply = script(client, k.upkeep, args)
             rows = reply[2:]
             if rows or wait_until is None:
-                return [(text(rows[i]), json.loads(rows[i + 1]), text(rows[i + 2]))
-                        for i in range(0, len(rows), 3)]
+                return list(zip(_texts(rows[0::3]), _decode_items(rows[1::3]), rows[2::3]))
             remaining = wait_until - time.monotonic()
             if remaining <= 0:
                 return []
@@ -284,8 +316,8 @@ class Data:
 
     def _block_cap(self) -> float:
         # A wait longer than the socket timeout would look like a dead server.
-        pool = getattr(self.app.client, "connection_pool", None)
-        timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
+        # (A cluster client has no connection_pool: socket_timeout() knows.)
+        timeout = socket_timeout(self.app.client)
         return 30.0 if not timeout else max(0.05, float(timeout) / 2)
 
     # -- leases ----------------------------------------------------------------
@@ -317,7 +349,8 @@ class Data:
         receipts hold. On a dead-letter view, removes those dead letters.
         """
         if self.is_dead:
-            return self._remove_dead(_ids(items)[0] + [i for i, _ in _ids(items)[1]])
+            plain, fenced = _ids(items)
+            return self._remove_dead(plain + [i for i, _ in fenced])
         self._live_only("done_data")
         k, script = self._k, scripts().data_done
         keys = [k.leases, k.msg, k.meta, k.delayed]
@@ -337,9 +370,15 @@ class Data:
     def currently_available(self) -> tuple[int, int]:
         """(available, invisible): invisible items are leased or delayed."""
         if self.is_dead:
+            if not self.is_tasks:
+                # Upkeep first, as a read would: leases that ran out on their
+                # last attempt count as dead, not as invisible.
+                _eval_pipelined(self.app.client, [
+                    (scripts().data_count, _DataKeys(self.app.keys.data(q).base).upkeep,
+                     [UPKEEP_BATCH]) for q in self._dead_queues()])
             pipe = self.app.client.pipeline(transaction=False)
-            for key in self._dead_keys():
-                pipe.zcard(key[0])
+            for dead, _ in self._dead_keys():
+                pipe.zcard(dead)
             return sum(int(n) for n in pipe.execute()), 0
         self._live_only("currently_available")
         available, invisible = scripts().data_count(self.app.client, self._k.upkeep,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 
 class EnqueueRefused(Exception):
@@ -13,14 +13,37 @@ class MessageTooLarge(EnqueueRefused, ValueError):
     """The encoded call is larger than the configured limit."""
 
 
-class RedisOutOfMemory(EnqueueRefused):
-    """Redis refused the write: it reached ``maxmemory`` under ``noeviction``."""
+class RedisOutOfMemory(EnqueueRefused, OutOfMemoryError):
+    """Redis refused the write: it reached ``maxmemory`` under ``noeviction``.
+
+    Also a redis-py ``OutOfMemoryError``, so code that catches Redis's own
+    errors keeps working."""
+
+
+class NotDurable(EnqueueRefused):
+    """Durable enqueue (``set_durable``): fewer replicas than required confirmed
+    the write within the timeout.
+
+    Unlike the other refusals, the primary DID accept the write: the task
+    may still be queued and run, or may be lost if the primary fails before
+    it replicates. ``taskids`` names the task(s); check on them (e.g.
+    ``EnqueuedTask.status``) before queueing them again, or queue again with
+    the same ``taskid=``, which replaces a pending task rather than adding one.
+    """
+
+    def __init__(self, message: str, taskids: list[str], acknowledged: int,
+                 required: int) -> None:
+        super().__init__(message)
+        self.taskids = taskids
+        self.acknowledged = acknowledged
+        self.required = required
 
 
 def translate(exc: ResponseError, what: str) -> Exception:
     """A clear error for the Redis replies a caller can act on, else the original."""
     text = str(exc)
-    if text.startswith("OOM"):
+    # redis-py strips the "OOM" prefix into its own exception class.
+    if isinstance(exc, OutOfMemoryError) or text.startswith("OOM"):
         return RedisOutOfMemory(
             f"{what} was not queued: Redis is out of memory (maxmemory reached with the "
             f"noeviction policy). Free memory or raise maxmemory. Redis said: {text}")

@@ -110,7 +110,7 @@ class TaskRef:
                                 inline=(self.function(*args, **kwargs),))
         self.app.note_queue(queue)
         call = self.app.broker.enqueue_call(queue, taskid, message, _delay(delay), self._meta)
-        return self._handle(self.app.broker.run(call), queue, taskid, args)
+        return self._handle(self.app.run_enqueue(call), queue, taskid, args)
 
     async def aexecute(
         self,
@@ -124,7 +124,7 @@ class TaskRef:
         queue, taskid, message = self._prepare(args, kwargs, taskid, _queue)
         await self.app.anote_queue(queue)
         call = self.app.broker.enqueue_call(queue, taskid, message, _delay(delay), self._meta)
-        return self._handle(await self.app.broker.arun(call), queue, taskid, args)
+        return self._handle(await self.app.arun_enqueue(call), queue, taskid, args)
 
     def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any], taskid: str | None,
                  queue: str | bytes | None) -> tuple[str, str, str]:
@@ -195,7 +195,9 @@ class TaskRef:
             self._check_size(message)
             prepared.append((taskid, message, args))
         self.app.note_queue(queue)
-        self.app.broker.enqueue_many(queue, [(i, m) for i, m, _ in prepared], wait, self._meta)
+        for call in self.app.broker.enqueue_many_calls(queue, [(i, m) for i, m, _ in prepared],
+                                                       wait, self._meta):
+            self.app.run_enqueue(call)
         return [EnqueuedTask(self.app, self.name, queue, i, a) for i, _, a in prepared]
 
 

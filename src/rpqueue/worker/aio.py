@@ -48,13 +48,13 @@ class AsyncLane:
                 value = await task.function(*message.args, **message.kwargs)
             except Exception as exc:
                 runner.log_failure(taken, task, exc)
-                await broker.arun(broker.fail_call(taken.queue, taken.id, taken.token,
+                await broker.arun(broker.fail_call(taken.queue, taken.key, taken.token,
                                                    error_text(exc), False, FAILED))
                 return
             finally:
                 runner.untrack(key)
             f = runner.finished(taken, task, value, running)
-            recorded = await broker.arun(broker.done_call(taken.queue, taken.id, taken.token,
+            recorded = await broker.arun(broker.done_call(taken.queue, taken.key, taken.token,
                                                           f.result, task.save_results))
             runner.report(f, recorded)
         except Exception:

@@ -12,9 +12,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from redis.exceptions import ConnectionError, TimeoutError
-
 from ..broker import Taken, text
+from ..connection import RETRYABLE_ERRORS
 from .runner import Finished, Runner
 
 if TYPE_CHECKING:
@@ -101,7 +100,7 @@ class Waker:
                         self.queues.refresh()
                     self.event.set()
                 backoff = 0.1
-            except (ConnectionError, TimeoutError):
+            except RETRYABLE_ERRORS:
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -128,8 +127,14 @@ class Worker:
                     return
                 self.step()
                 backoff = 0.1
-            except (ConnectionError, TimeoutError) as exc:
+            except RETRYABLE_ERRORS as exc:
                 log.warning("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:
+                # Anything else (a refused write, a bug) must not silently end
+                # this thread while the process looks alive.
+                log.exception("worker thread error; retrying in %.1fs", backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -149,7 +154,7 @@ class Worker:
                     ok, reply = self.app.broker.finish_take(
                         queues[0], finished.taken, finished.result, finished.task.save_results,
                         self.app.running_lease)
-                except (ConnectionError, TimeoutError):
+                except RETRYABLE_ERRORS:
                     self.pending = finished
                     raise
                 self.runner.report(finished, ok)
@@ -160,7 +165,7 @@ class Worker:
             else:
                 try:
                     self.runner.finish(finished)
-                except (ConnectionError, TimeoutError):
+                except RETRYABLE_ERRORS:
                     self.pending = finished
                     raise
         for queue in queues[start:]:

@@ -18,7 +18,7 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from ..periodic import start_scheduler
 from ..registry import HEARTBEAT, WorkerInfo
@@ -52,6 +52,11 @@ def _wait_for_redis(app: RPQueue, stop: threading.Event) -> bool:
             log.warning("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
             stop.wait(backoff)
             backoff = min(backoff * 2, 5.0)
+        except ResponseError as exc:
+            # A full Redis (maxmemory) refuses the registry write; the worker
+            # can still drain queues, which is what frees memory.
+            log.warning("could not publish the task registry: %s", exc)
+            return True
     return False
 
 

@@ -97,7 +97,7 @@ class Runner:
         self._lane: AsyncLane | None = None
 
     def _fail(self, taken: Taken, error: str, force: bool, reason: str) -> int:
-        return self.app.broker.fail(taken.queue, taken.id, taken.token, error, force, reason)
+        return self.app.broker.fail(taken.queue, taken.key, taken.token, error, force, reason)
 
     def count(self, what: str, delta: int = 1) -> None:
         with self._lock:
@@ -138,6 +138,15 @@ class Runner:
         return self._lane
 
     def _prepare(self, taken: Taken) -> tuple[Task, Message, Running] | None:
+        limit = self.app.max_message_bytes
+        if limit and len(taken.raw) > limit:
+            # Written around the client and the scripts (plain commands): refuse
+            # to run what no producer of ours could have queued.
+            reason = f"message of {len(taken.raw)} bytes exceeds the limit of {limit} bytes"
+            log.error("dead-lettering task %s in queue %s: %s", _safe(taken.id),
+                      _safe(taken.queue), reason)
+            self._fail(taken, reason, True, "oversized message")
+            return None
         try:
             message = decode(taken.raw)
         except MalformedMessage as exc:
@@ -199,7 +208,7 @@ class Runner:
     def finish(self, f: Finished) -> None:
         """Write a finished task's outcome on its own."""
         t = f.taken
-        self.report(f, self.app.broker.done(t.queue, t.id, t.token, f.result, f.task.save_results))
+        self.report(f, self.app.broker.done(t.queue, t.key, t.token, f.result, f.task.save_results))
 
     def report(self, f: Finished, recorded: bool) -> None:
         task, taken = f.task, f.taken

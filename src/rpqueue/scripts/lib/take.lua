@@ -21,7 +21,9 @@ local function take_next(running_ms, limit)
     elseif m and m.dead then
       local reason = 'worker lost while running'
       if m.vis > 0 then reason = 'visibility timeout expired on the last attempt' end
-      bury(KEYS[2], KEYS[5], KEYS[7], KEYS[8], KEYS[9], id, now, reason, nil, m.total - m.left)
+      local used = 1
+      if m.vis > 0 then used = m.total - m.left end
+      bury(KEYS[2], KEYS[5], KEYS[7], KEYS[8], KEYS[9], id, now, reason, nil, used)
     else
       redis.call('HDEL', KEYS[2], id)
       redis.call('HDEL', KEYS[5], id)
