@@ -21,7 +21,14 @@ from .app import (
     _bind_api,
     new_rpqueue,
 )
-from .errors import EnqueueRefused, MessageTooLarge, RedisOutOfMemory
+from .errors import (
+    EnqueueRefused,
+    MessageTooLarge,
+    RedisOutOfMemory,
+    SoftTimeLimitExceeded,
+    TaskAborted,
+    TimeLimitExceeded,
+)
 from .locks import NoLock, SimpleLock
 from .task import EnqueuedTask, Task
 from .worker.runner import current_task
@@ -47,6 +54,11 @@ def task(
     vis_timeout: float = 0,
     use_dead: bool = False,
     name: str | None = None,
+    retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+    backoff: float = 1.0,
+    max_backoff: float = 300.0,
+    timeout: float = 0,
+    soft_timeout: float = 0,
 ) -> Callable[[Callable[..., Any]], Task]: ...
 
 
@@ -59,10 +71,16 @@ def task(
     vis_timeout: float = 0,
     use_dead: bool = False,
     name: str | None = None,
+    retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+    backoff: float = 1.0,
+    max_backoff: float = 300.0,
+    timeout: float = 0,
+    soft_timeout: float = 0,
 ) -> Any:
     """Declare a task: ``@task`` bare, or ``@task(queue=..., attempts=..., ...)``."""
     return _decorators.task(_default, func, queue, attempts, retry_delay, save_results,
-                            vis_timeout, use_dead, name)
+                            vis_timeout, use_dead, name, retry_on, backoff, max_backoff,
+                            timeout, soft_timeout)
 
 
 def periodic_task(
@@ -213,7 +231,10 @@ __all__ = [
     "RPQueue",
     "RedisOutOfMemory",
     "SimpleLock",
+    "SoftTimeLimitExceeded",
     "Task",
+    "TaskAborted",
+    "TimeLimitExceeded",
     "call_task",
     "clear_queue",
     "cron_task",

@@ -42,6 +42,7 @@ class RPQueue:
         self.name = name
         self.keys = Keys(prefix)
         self.registry: dict[str, Task] = {}
+        self.hooks: list[Any] = []
         self.max_message_bytes = MAX_MESSAGE_BYTES
         # A task without a visibility timeout holds a lease this long; the
         # worker renews it while the task runs, so it only bounds how long a
@@ -155,9 +156,9 @@ class RPQueue:
             nodes = [ClusterNode(n.host, n.port) for n in self._client.get_nodes()]
             # The same credentials and timeouts as the given client.
             given = self._client.nodes_manager.connection_kwargs
-            keep = ("username", "password", "socket_timeout", "socket_connect_timeout")
+            same = ("username", "password", "socket_timeout", "socket_connect_timeout")
             return RedisCluster(startup_nodes=nodes,
-                                **{k: given[k] for k in keep if given.get(k) is not None})
+                                **{k: given[k] for k in same if given.get(k) is not None})
         if self._client is not None:
             # A client given by the caller: open the async one to the same server.
             kwargs = dict(self._client.connection_pool.connection_kwargs)
@@ -223,6 +224,25 @@ class RPQueue:
         from .durable import arun_durable
 
         return await arun_durable(self, call)
+
+    # -- lifecycle hooks -------------------------------------------------------
+
+    def add_hook(self, hook: Any) -> None:
+        """Register an object with any of before_task(running),
+        after_task(running, result, error), on_retry(task, taskid, delay),
+        on_dead(task, taskid, reason, error). See rpqueue.hooks."""
+        self.hooks.append(hook)
+
+    def emit(self, event: str, *args: Any) -> None:
+        for hook in self.hooks:
+            method = getattr(hook, event, None)
+            if method is None:
+                continue
+            try:
+                method(*args)
+            except Exception:
+                # A broken hook (tracing, metrics) must never fail the task.
+                log.exception("hook %r failed in %s", hook, event)
 
     # -- queues --------------------------------------------------------------
 

@@ -179,15 +179,19 @@ class Broker:
         return self.run(self.done_call(queue, taskid, token, result, keep))
 
     def fail_call(self, queue: str, taskid: bytes | str, token: str, error: str, force_dead: bool,
-                  reason: str) -> Call[int]:
+                  reason: str, retry_delay: float = 0, final: bool = False) -> Call[int]:
+        """``force_dead``: dead-letter whatever the settings; ``final``: no retry."""
         k = self._q(queue)
+        mode = 1 if force_dead else 2 if final else 0
         return Call(self.s.fail,
-                    [k.ready, k.msg, k.leases, k.meta, k.dead, k.deadmsg, k.stats, k.wake],
-                    [taskid, token, error, 1 if force_dead else 0, reason], int)
+                    [k.ready, k.msg, k.leases, k.meta, k.dead, k.deadmsg, k.stats, k.wake,
+                     k.delayed],
+                    [taskid, token, error, mode, reason, ms(retry_delay)], int)
 
     def fail(self, queue: str, taskid: bytes | str, token: str, error: str, force_dead: bool,
-             reason: str) -> int:
-        return self.run(self.fail_call(queue, taskid, token, error, force_dead, reason))
+             reason: str, retry_delay: float = 0, final: bool = False) -> int:
+        return self.run(self.fail_call(queue, taskid, token, error, force_dead, reason,
+                                       retry_delay, final))
 
     def extend(self, queue: str, taskid: str, token: str, seconds: float) -> int:
         k = self._q(queue)

@@ -24,8 +24,19 @@ def task(
     vis_timeout: float = 0,
     use_dead: bool = False,
     name: str | None = None,
+    retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+    backoff: float = 1.0,
+    max_backoff: float = 300.0,
+    timeout: float = 0,
+    soft_timeout: float = 0,
 ) -> Any:
-    """``@task`` bare, or ``@task(queue=..., attempts=..., ...)``."""
+    """``@task`` bare, or ``@task(queue=..., attempts=..., ...)``.
+
+    Beyond the original: ``retry_on`` retries on those exceptions with
+    exponential backoff (``backoff`` * 2**n seconds, jittered, at most
+    ``max_backoff``) while attempts are left; ``soft_timeout`` raises
+    SoftTimeLimitExceeded inside the task, ``timeout`` stops it.
+    """
     if isinstance(func, (str, bytes)):
         # @task("queue") — the queue given positionally, as the original allowed.
         func, queue = None, func
@@ -33,7 +44,8 @@ def task(
     def wrap(function: Callable[..., Any]) -> Task:
         return Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
                     save_results=save_results, vis_timeout=vis_timeout, use_dead=use_dead,
-                    name=name)
+                    name=name, retry_on=retry_on, backoff=backoff, max_backoff=max_backoff,
+                    timeout=timeout, soft_timeout=soft_timeout)
 
     if func is not None:
         return wrap(func)

@@ -39,6 +39,18 @@ class NotDurable(EnqueueRefused):
         self.required = required
 
 
+class SoftTimeLimitExceeded(Exception):
+    """Raised inside a task that ran past its ``soft_timeout``: time to wrap up."""
+
+
+class TimeLimitExceeded(Exception):
+    """A task ran past its ``timeout`` and was stopped; counts as a failed attempt."""
+
+
+class TaskAborted(Exception):
+    """A running task was aborted (``EnqueuedTask.abort(hard=True)``); not retried."""
+
+
 def translate(exc: ResponseError, what: str) -> Exception:
     """A clear error for the Redis replies a caller can act on, else the original."""
     text = str(exc)

@@ -109,6 +109,9 @@ class QueueKeys:
     def result(self, taskid: str) -> str:
         return f"{self.base}result:{taskid}"
 
+    def abort(self, taskid: str) -> str:
+        return f"{self.base}abort:{taskid}"
+
 
 class Keys:
     """Key names under one prefix."""

@@ -217,6 +217,11 @@ class Task(TaskRef):
         name: str | None = None,
         schedule: Schedule | None = None,
         never_skip: bool = False,
+        retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
+        backoff: float = 1.0,
+        max_backoff: float = 300.0,
+        timeout: float = 0,
+        soft_timeout: float = 0,
     ) -> None:
         if not callable(function):
             raise TypeError(f"a task must wrap a callable, not {type(function).__name__}")
@@ -227,6 +232,19 @@ class Task(TaskRef):
         self.function: Callable[..., Any] = function
         self.schedule = schedule
         self.never_skip = bool(never_skip)
+        if isinstance(retry_on, type):
+            retry_on = (retry_on,)
+        if not all(isinstance(e, type) and issubclass(e, BaseException) for e in retry_on):
+            raise TypeError(f"retry_on must be exception classes, got {retry_on!r}")
+        if retry_on and self.attempts < 2:
+            raise ValueError("retry_on needs attempts > 1: it retries while attempts are left")
+        self.retry_on = tuple(retry_on)
+        self.backoff = _number("backoff", backoff)
+        self.max_backoff = _number("max_backoff", max_backoff)
+        self.timeout = _number("timeout", timeout)
+        self.soft_timeout = _number("soft_timeout", soft_timeout)
+        if self.timeout and self.soft_timeout and self.soft_timeout >= self.timeout:
+            raise ValueError(f"soft_timeout ({soft_timeout}) must be below timeout ({timeout})")
         functools.update_wrapper(self, function)
         app.register(self)
 
@@ -235,6 +253,10 @@ class Task(TaskRef):
 
     def settings(self) -> dict[str, Any]:
         out = super().settings()
+        if self.timeout or self.soft_timeout:
+            out.update(timeout=self.timeout, soft_timeout=self.soft_timeout)
+        if self.retry_on:
+            out["retry_on"] = [e.__name__ for e in self.retry_on]
         if self.schedule is not None:
             out["schedule"] = self.schedule.describe()
             out["never_skip"] = self.never_skip
@@ -288,6 +310,23 @@ class EnqueuedTask:
         -1 if it ran and its saved result was deleted."""
         code = self.app.broker.cancel(self.queue, self.taskid)
         return -1 if code == -1 else bool(code)
+
+    def abort(self, hard: bool = False) -> bool:
+        """Stop this task: cancel it if it has not started, else ask it to stop.
+
+        A running task sees ``rpqueue.current_task().abort_requested`` within
+        about half a second. With ``hard=True`` the worker also stops it:
+        TaskAborted is raised in a plain function, an ``async def`` one is
+        cancelled. An aborted run is recorded as failed and not retried.
+        Returns False when the task is unknown or already done.
+        """
+        if self.cancel() is True:
+            return True
+        if self.status != "started":
+            return False
+        key = self.app.keys.queue(self.queue).abort(self.taskid)
+        self.app.client.set(key, "hard" if hard else "soft", px=86_400_000)
+        return True
 
     @property
     def result(self) -> Any:

@@ -67,7 +67,7 @@ class Scripts:
         self.take = LuaScript("take-9")
         self.done = LuaScript("done-5")
         self.finish_take = LuaScript("finish_take-10")
-        self.fail = LuaScript("fail-8")
+        self.fail = LuaScript("fail-9")
         self.cancel = LuaScript("cancel-6")
         self.status = LuaScript("status-3")
         self.extend = LuaScript("extend-2")

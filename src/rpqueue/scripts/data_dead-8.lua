@@ -11,11 +11,13 @@
 
 upkeep(now_ms(), tonumber(ARGV[2]))
 local ids = redis.call('ZRANGE', KEYS[7], 0, tonumber(ARGV[1]) - 1)
-if #ids == 0 then return {} end
-local records = redis.call('HMGET', KEYS[8], unpack(ids))
 local out = {}
-for i, id in ipairs(ids) do
-  out[2 * i - 1] = id
-  out[2 * i] = records[i] or false
+for first = 1, #ids, SLICE do
+  local last = math.min(first + SLICE - 1, #ids)
+  local records = redis.call('HMGET', KEYS[8], unpack(ids, first, last))
+  for i = first, last do
+    out[2 * i - 1] = ids[i]
+    out[2 * i] = records[i - first + 1] or false
+  end
 end
 return out

@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from ..periodic import start_scheduler
 from ..registry import HEARTBEAT, WorkerInfo
+from .limits import SUPERVISED_ENV, start_monitor
 from .loop import QueueList, Waker, Worker
 from .runner import Runner
 
@@ -117,6 +118,7 @@ def run_threads(
     for t in [*workers, keeper]:
         t.start()
     start_scheduler(app, stop)
+    start_monitor(app, runner, stop)
     log.info("worker pid %d serving %s with %d thread(s) on %s", os.getpid(),
              ", ".join(queues) if queues else "all queues", threads, app.describe_connection())
     while not stop.wait(0.5):
@@ -139,6 +141,7 @@ def run_threads(
 
 def _child(app: RPQueue, queues: list[str] | None, threads: int, wait: float,
            success_level: int, async_concurrency: int) -> None:
+    os.environ[SUPERVISED_ENV] = "1"
     os._exit(run_threads(app, queues, threads, wait, success_level=success_level,
                          async_concurrency=async_concurrency))
 
@@ -190,7 +193,10 @@ def execute_tasks(
         importlib.import_module(module)
     if threads_per_process < 1 or processes < 1:
         raise ValueError("threads_per_process and processes must be >= 1")
-    if processes == 1:
+    # A hard time limit may need to replace a process whose task will not
+    # stop: only a supervisor can do that.
+    hard_limits = any(getattr(t, "timeout", 0) for t in app.registry.values())
+    if processes == 1 and not hard_limits:
         return run_threads(app, queues, threads_per_process, wait_per_thread,
                            success_level=success_level, async_concurrency=async_concurrency)
     return supervise(app, queues, processes, threads_per_process, wait_per_thread,

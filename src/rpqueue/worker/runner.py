@@ -7,10 +7,12 @@ runs many of them at once while its threads go on taking tasks.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import itertools
 import logging
+import random
 import threading
 import time
 import traceback
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..broker import Taken
+from ..errors import SoftTimeLimitExceeded, TaskAborted, TimeLimitExceeded
 from ..message import MalformedMessage, Message, decode, encode_result
 
 if TYPE_CHECKING:
@@ -44,6 +47,15 @@ class Running:
     token: str
     task: Task
     started: float = field(default_factory=time.monotonic)
+    # Set when someone asked to abort this run (EnqueuedTask.abort): a
+    # long task should check it and stop.
+    abort_requested: bool = False
+    hard_abort: bool = False
+    thread: int = field(default_factory=threading.get_ident)
+    # Which limits the monitor already enforced (see limits.py).
+    fired: set[str] = field(default_factory=set)
+    # The asyncio future of an async task, which an abort cancels.
+    future: asyncio.Future[Any] | None = None
 
     def extend(self, seconds: float) -> bool:
         """Keep the lease for ``seconds`` more from now; False if it was already lost."""
@@ -75,6 +87,39 @@ def current_task() -> Running | None:
 
 
 FAILED = "task raised an exception"
+
+
+@dataclass
+class FailurePlan:
+    """What to record for a task that raised: decided once, for sync and async runs."""
+
+    error: str
+    reason: str = FAILED
+    final: bool = False  # no further attempt whatever is left
+    delay: float = 0.0  # backoff before the next attempt (visibility-timeout tasks)
+    fresh_call: float | None = None  # 0/1 task: queue a new call after this many seconds
+
+
+def plan_failure(task: Task, message: Message, taken: Taken, exc: BaseException) -> FailurePlan:
+    error = error_text(exc)
+    if isinstance(exc, TaskAborted):
+        return FailurePlan(error, "aborted", final=True)
+    reason = "time limit exceeded" if isinstance(
+        exc, (TimeLimitExceeded, SoftTimeLimitExceeded)) else FAILED
+    if not (task.retry_on and isinstance(exc, task.retry_on)):
+        return FailurePlan(error, reason)
+    if task.vis_timeout > 0:
+        attempt = task.attempts - int(taken.token)
+    else:
+        left = message.kwargs.get("_attempts", 1)
+        if not isinstance(left, int) or left <= 1:
+            return FailurePlan(error, reason)
+        attempt = task.attempts - left + 1
+    delay = min(task.max_backoff, task.backoff * 2 ** max(0, attempt - 1))
+    delay *= random.uniform(0.5, 1.0)  # jitter: failures in step must not retry in step
+    if task.vis_timeout > 0:
+        return FailurePlan(error, reason, delay=delay)
+    return FailurePlan(error, reason, fresh_call=delay)
 
 
 def error_text(exc: BaseException) -> str:
@@ -178,18 +223,40 @@ class Runner:
 
     def _call(self, taken: Taken, task: Task, message: Message, running: Running) -> Finished | None:
         key = self.track(running)
+        self.app.emit("before_task", running)
         try:
             value = task.function(*message.args, **message.kwargs)
         except Exception as exc:
-            self.failed(taken, task, exc)
-            return None
-        finally:
             self.untrack(key)
+            self.app.emit("after_task", running, None, exc)
+            self.failed(taken, task, message, exc)
+            return None
+        self.untrack(key)
+        self.app.emit("after_task", running, value, None)
         return self.finished(taken, task, value, running)
 
-    def failed(self, taken: Taken, task: Task, exc: BaseException) -> None:
+    def failed(self, taken: Taken, task: Task, message: Message, exc: BaseException) -> None:
         self.log_failure(taken, task, exc)
-        self._fail(taken, error_text(exc), False, FAILED)
+        plan = plan_failure(task, message, taken, exc)
+        broker = self.app.broker
+        if plan.fresh_call is not None:
+            self.requeue_fresh(task, message, plan.fresh_call)
+            broker.done(taken.queue, taken.key, taken.token, "null", 0)
+            return
+        code = broker.fail(taken.queue, taken.key, taken.token, plan.error, False, plan.reason,
+                           plan.delay, plan.final)
+        self.after_fail(taken, task, plan, code)
+
+    def requeue_fresh(self, task: Task, message: Message, delay: float) -> None:
+        """The 0/1 retry path: a new call with one attempt fewer, as Task.retry does."""
+        task.retry(*message.args, delay=delay, **message.kwargs)
+        self.app.emit("on_retry", task, message.id, delay)
+
+    def after_fail(self, taken: Taken, task: Task, plan: FailurePlan, code: int) -> None:
+        if code == 2:
+            self.app.emit("on_retry", task, taken.id, plan.delay)
+        elif code == 3:
+            self.app.emit("on_dead", task, taken.id, plan.reason, plan.error)
 
     def log_failure(self, taken: Taken, task: Task, exc: BaseException) -> None:
         log.error("task %s (%s) in queue %s raised", _safe(task.name), _safe(taken.id),
@@ -224,6 +291,9 @@ class Runner:
         for running in list(self.running.values()):
             if running.task.vis_timeout <= 0:
                 running.extend(self.app.running_lease)
+
+    def lane_thread(self) -> int | None:
+        return self._lane.thread.ident if self._lane is not None else None
 
     def stop(self) -> None:
         if self._lane is not None:
