@@ -21,6 +21,7 @@ from .app import (
     _bind_api,
     new_rpqueue,
 )
+from .data import Data, Leased
 from .errors import (
     EnqueueRefused,
     MessageTooLarge,
@@ -224,8 +225,10 @@ __all__ = [
     "DEFAULT_QUEUE",
     "MINIMUM_DELAY",
     "VERSION",
+    "Data",
     "EnqueueRefused",
     "EnqueuedTask",
+    "Leased",
     "MessageTooLarge",
     "NoLock",
     "RPQueue",

@@ -54,7 +54,10 @@ def clear_queue(app: RPQueue, queue: str | bytes, delete: bool = False,
     if is_data:
         from .data import Data
 
-        return int(Data(name, app=app).delete_all())
+        removed = int(Data(name, app=app).delete_all())
+        if delete:
+            app.client.srem(app.keys.data_queues, name)
+        return removed
     removed = app.broker.clear(name)
     if delete:
         k = app.keys.queue(name)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from redis.exceptions import NoScriptError, OutOfMemoryError, ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from .app import DEADLETTER_QUEUE
 from .broker import text
@@ -253,9 +253,7 @@ class Data:
                 what = f"items {start}.. of this put to data queue {self.queue!r}"
                 if start:
                     what += f" (items 0..{start - 1} were queued)"
-                # redis-py strips the "OOM" prefix that translate() looks for.
-                error = ResponseError(f"OOM {exc}") if isinstance(exc, OutOfMemoryError) else exc
-                raise translate(error, what) from exc
+                raise translate(exc, what) from exc
         return out
 
     @staticmethod
@@ -293,7 +291,11 @@ class Data:
 
     def get_data(self, items: int = 1, vis_timeout: float | None = None,
                  get_timeout: float | None = None) -> dict[str, Any]:
-        """Read up to ``items`` items: {id: item} (dead-letter views: see API.md)."""
+        """Read up to ``items`` items: {id: item}.
+
+        Dead-letter views return API.md's rows instead, remove what they
+        return unless ``vis_timeout`` < 0, and never wait (``get_timeout``).
+        """
         n = _item_count(items)
         vis = self.vis_timeout if vis_timeout is None else _seconds("vis_timeout", vis_timeout)
         if self.is_dead:

@@ -6,6 +6,9 @@ Layout (protocol version 1, see docs/PROTOCOL.md)::
     <prefix>queues:wake            LIST  token pushed when a new queue appears
     <prefix>priorities             HASH  queue name -> priority (lower first)
     <prefix>tasks                  HASH  task name -> JSON task settings
+    <prefix>paused                 SET   queues workers do not take from
+    <prefix>dataqueues             SET   names of data queues (rpqueue.Data)
+    <prefix>workers                HASH  worker id -> JSON heartbeat (registry.py)
     <prefix>q:{<tag>}:<part>       every key of one queue (one hash slot)
     <prefix>d:{<tag>}:<part>       every key of one data queue
 
@@ -130,6 +133,8 @@ class Keys:
         self.tasks = prefix + "tasks"
         self.data_queues = prefix + "dataqueues"
         self.workers = prefix + "workers"
+        # SET of paused queue names: workers skip them, producers still enqueue.
+        self.paused = prefix + "paused"
         self._cache: dict[str, QueueKeys] = {}
         self._data_cache: dict[str, QueueKeys] = {}
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from . import default_app
+from .metrics import MetricsUnavailable, check_available
 from .worker import execute_tasks
 
 
@@ -67,6 +68,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--loglevel", type=_level, default=logging.INFO, help="log level")
     p.add_argument("--successlevel", type=_level, default=logging.DEBUG,
                    help="level at which finished tasks are logged")
+    p.add_argument("--log-json", action="store_true",
+                   help="log one JSON object per line (default: plain text)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on this port (needs rpqueue[metrics])")
+    p.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR",
+                   help="address the metrics endpoint listens on (default 0.0.0.0)")
     p.add_argument("queues", nargs="*", help="queues to serve, highest priority first")
     return p
 
@@ -81,8 +88,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --threads, --processes and --async-concurrency must be at least 1",
               file=sys.stderr)
         return 2
-    logging.basicConfig(level=args.loglevel,
-                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    if args.metrics_port is not None:
+        if not 0 <= args.metrics_port <= 65535:
+            print("error: --metrics-port must be between 0 and 65535", file=sys.stderr)
+            return 2
+        try:
+            check_available()
+        except MetricsUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if args.log_json:
+        from .logs import use_json_logging
+
+        use_json_logging(args.loglevel)
+    else:
+        logging.basicConfig(level=args.loglevel,
+                            format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     configure(args)
     # The module must be importable from the directory the worker starts in.
     if "" not in sys.path:
@@ -92,9 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:
         print(f"error: cannot import module {args.module!r}: {exc}", file=sys.stderr)
         return 2
-    return execute_tasks(default_app(), args.queues or None, args.threads, args.processes,
-                         args.wait, None, success_level=args.successlevel,
-                         async_concurrency=args.async_concurrency)
+    try:
+        return execute_tasks(default_app(), args.queues or None, args.threads, args.processes,
+                             args.wait, None, success_level=args.successlevel,
+                             async_concurrency=args.async_concurrency,
+                             metrics_port=args.metrics_port, metrics_addr=args.metrics_addr)
+    except MetricsUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

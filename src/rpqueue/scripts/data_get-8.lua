@@ -81,13 +81,14 @@ else
       at = at + 3
     end
   end
-  -- Pass the wake token on while items remain, for the next blocked reader;
-  -- once ready is empty a token left over would only cause a useless wake.
-  if redis.call('LLEN', KEYS[1]) > 0 then
-    wake(KEYS[6])
-  else
-    redis.call('DEL', KEYS[6])
-  end
+end
+-- Pass the wake token on while items remain, for the next blocked reader (a
+-- blocked peek may have taken it); once ready is empty a token left over
+-- would only cause a useless wake.
+if redis.call('LLEN', KEYS[1]) > 0 then
+  wake(KEYS[6])
+elseif mode ~= 'peek' then
+  redis.call('DEL', KEYS[6])
 end
 out[2] = next_change()
 return out

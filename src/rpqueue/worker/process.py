@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -149,8 +150,12 @@ def _child(app: RPQueue, queues: list[str] | None, threads: int, wait: float,
 def supervise(
     app: RPQueue, queues: list[str] | None, processes: int, threads: int, wait: float,
     success_level: int = logging.DEBUG, async_concurrency: int = 100,
+    on_exit: Callable[[int], None] | None = None,
 ) -> int:
-    """Run ``processes`` worker processes, restarting any that die, until stopped."""
+    """Run ``processes`` worker processes, restarting any that die, until stopped.
+
+    ``on_exit(pid)`` is called for each worker process that ended (metrics).
+    """
     stop = threading.Event()
     _on_stop(stop)
     ctx = multiprocessing.get_context("fork")
@@ -168,6 +173,8 @@ def supervise(
             if not p.is_alive():
                 log.warning("worker process %s exited with %s; starting another",
                             p.pid, p.exitcode)
+                if on_exit is not None and p.pid is not None:
+                    on_exit(p.pid)
                 children[i] = spawn()
     for p in children:
         if p.pid is not None and p.is_alive():
@@ -176,6 +183,8 @@ def supervise(
         p.join(wait + 5)
         if p.is_alive():
             p.kill()
+        if on_exit is not None and p.pid is not None:
+            on_exit(p.pid)
     return 0
 
 
@@ -188,6 +197,8 @@ def execute_tasks(
     module: str | None = None,
     success_level: int = logging.DEBUG,
     async_concurrency: int = 100,
+    metrics_port: int | None = None,
+    metrics_addr: str = "0.0.0.0",
 ) -> int:
     if module:
         importlib.import_module(module)
@@ -196,8 +207,20 @@ def execute_tasks(
     # A hard time limit may need to replace a process whose task will not
     # stop: only a supervisor can do that.
     hard_limits = any(getattr(t, "timeout", 0) for t in app.registry.values())
-    if processes == 1 and not hard_limits:
-        return run_threads(app, queues, threads_per_process, wait_per_thread,
-                           success_level=success_level, async_concurrency=async_concurrency)
-    return supervise(app, queues, processes, threads_per_process, wait_per_thread,
-                     success_level, async_concurrency)
+    supervised = processes > 1 or hard_limits
+    metrics = None
+    if metrics_port is not None:
+        from ..metrics import start_metrics
+
+        # Started before any fork: the children inherit the hook.
+        metrics = start_metrics(app, metrics_port, metrics_addr, multiprocess=supervised)
+    try:
+        if not supervised:
+            return run_threads(app, queues, threads_per_process, wait_per_thread,
+                               success_level=success_level, async_concurrency=async_concurrency)
+        return supervise(app, queues, processes, threads_per_process, wait_per_thread,
+                         success_level, async_concurrency,
+                         on_exit=metrics.process_exited if metrics is not None else None)
+    finally:
+        if metrics is not None:
+            metrics.close()
