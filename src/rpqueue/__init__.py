@@ -25,6 +25,7 @@ from .data import Data, Leased
 from .errors import (
     EnqueueRefused,
     MessageTooLarge,
+    NotDurable,
     RedisOutOfMemory,
     SoftTimeLimitExceeded,
     TaskAborted,
@@ -140,6 +141,11 @@ def set_redis_url(url: str) -> None:
     _default.set_redis_url(url)
 
 
+def set_durable(replicas: int, timeout: float = 1.0) -> None:
+    """Confirm every enqueue on ``replicas`` replicas (WAIT) or raise NotDurable."""
+    _default.set_durable(replicas, timeout)
+
+
 def set_key_prefix(prefix: str | bytes) -> None:
     _default.set_key_prefix(prefix)
 
@@ -231,6 +237,7 @@ __all__ = [
     "Leased",
     "MessageTooLarge",
     "NoLock",
+    "NotDurable",
     "RPQueue",
     "RedisOutOfMemory",
     "SimpleLock",
@@ -256,6 +263,7 @@ __all__ = [
     "read_deadletter",
     "result",
     "results",
+    "set_durable",
     "set_key_prefix",
     "set_priority",
     "set_redis_connection",

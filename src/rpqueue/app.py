@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from .broker import Broker, text
-from .connection import client_from_url, is_cluster, no_retry
+from .connection import (
+    CLUSTER_TLS_SETTINGS,
+    client_from_url,
+    is_cluster,
+    no_retry,
+    redact,
+    tls_settings,
+)
 from .errors import translate
 from .keys import DEFAULT_PREFIX, Keys, normalize_queue
 from .message import MAX_MESSAGE_BYTES
@@ -82,17 +89,29 @@ class RPQueue:
         unix_socket_path: str | None = None,
         ssl: bool = False,
         ssl_ca_certs: str | None = None,
+        username: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
     ) -> None:
+        """Connect to one server. ``username`` (with ``password``) logs in as an
+        ACL user; ``ssl`` turns on TLS with the server's certificate verified
+        (against ``ssl_ca_certs``, else the system's CAs); ``ssl_certfile`` and
+        ``ssl_keyfile`` are this client's certificate, for servers that ask
+        for one (``tls-auth-clients``). See docs/SECURITY.md."""
         settings: dict[str, Any] = {
             "host": host, "port": int(port), "db": int(db), "password": password,
             "socket_timeout": socket_timeout, "socket_connect_timeout": socket_timeout,
         }
+        if username:
+            settings["username"] = username
         if unix_socket_path:
             settings["unix_socket_path"] = unix_socket_path
         if ssl:
             settings["ssl"] = True
-            if ssl_ca_certs:
-                settings["ssl_ca_certs"] = ssl_ca_certs
+            for name, value in (("ssl_ca_certs", ssl_ca_certs), ("ssl_certfile", ssl_certfile),
+                                ("ssl_keyfile", ssl_keyfile)):
+                if value:
+                    settings[name] = value
         with self._lock:
             self._settings, self._url, self._client = settings, None, None
             self._aclients, self._fixed_aclient = weakref.WeakKeyDictionary(), None
@@ -154,20 +173,24 @@ class RPQueue:
             from redis.asyncio.cluster import ClusterNode, RedisCluster
 
             nodes = [ClusterNode(n.host, n.port) for n in self._client.get_nodes()]
-            # The same credentials and timeouts as the given client.
+            # The same credentials, TLS settings and timeouts as the given client.
             given = self._client.nodes_manager.connection_kwargs
             same = ("username", "password", "socket_timeout", "socket_connect_timeout")
             return RedisCluster(startup_nodes=nodes,
-                                **{k: given[k] for k in same if given.get(k) is not None})
+                                **{k: given[k] for k in same if given.get(k) is not None},
+                                **tls_settings(given, keep=CLUSTER_TLS_SETTINGS))
         if self._client is not None:
-            # A client given by the caller: open the async one to the same server.
-            kwargs = dict(self._client.connection_pool.connection_kwargs)
+            # A client given by the caller: open the async one to the same server,
+            # over TLS if it uses TLS (its pool's connection class says so).
+            pool = self._client.connection_pool
+            kwargs = dict(pool.connection_kwargs)
             keep = ("host", "port", "db", "username", "password", "socket_timeout",
-                    "socket_connect_timeout", "path", "ssl", "ssl_ca_certs")
+                    "socket_connect_timeout", "path")
+            tls = tls_settings(kwargs, pool.connection_class)
             kwargs = {k: v for k, v in kwargs.items() if k in keep}
             if "path" in kwargs:
                 kwargs["unix_socket_path"] = kwargs.pop("path")
-            return aredis.Redis(**kwargs, retry=ARetry(NoBackoff(), 0))
+            return aredis.Redis(**kwargs, **tls, retry=ARetry(NoBackoff(), 0))
         return aredis.Redis(socket_timeout=30, socket_connect_timeout=30,
                             retry=ARetry(NoBackoff(), 0))
 
@@ -186,7 +209,7 @@ class RPQueue:
 
     def describe_connection(self) -> str:
         if self._url:
-            return self._url
+            return redact(self._url)  # logged by workers: never the password
         if self.cluster:
             return "redis+cluster://" + ",".join(f"{n.host}:{n.port}"
                                                 for n in self.client.get_nodes())

@@ -9,10 +9,12 @@ and list schedules and dead letters.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -32,16 +34,22 @@ def _when(ts: float | None) -> str:
 def cmd_info(args: argparse.Namespace, out: Console) -> int:
     app = default_app()
     if args.queue is None:
-        table = Table("queue", "size", "seen", "priority", show_header=not args.skip_header)
+        from .pause import paused_queues
+
+        table = Table("queue", "size", "seen", "priority", "paused",
+                      show_header=not args.skip_header)
         pri = app.priorities()
-        for queue, size, seen in app.queue_sizes():  # type: ignore[attr-defined]
-            table.add_row(queue, str(size), _when(seen), str(pri.get(queue, "")))
+        paused = set(paused_queues(app))
+        rows = app.queue_sizes()  # type: ignore[attr-defined]
+        # A queue paused before anything used it is listed too.
+        rows += [(q, 0, None) for q in sorted(paused - {r[0] for r in rows})]
+        for queue, size, seen in rows:
+            table.add_row(_plain(queue), str(size), _when(seen), str(pri.get(queue, "")),
+                          "paused" if queue in paused else "")
         out.print(table)
         return 0
     if args.clear:
-        removed = app.clear_queue(args.queue, is_data=args.data)  # type: ignore[attr-defined]
-        out.print(f"cleared {removed} item(s) from {args.queue!r}")
-        return 0
+        return _clear(app, args, out)
     if args.delete:
         ok = app.delete_item(args.queue, args.delete)  # type: ignore[attr-defined]
         out.print(f"deleted {args.delete}" if ok else f"no waiting task {args.delete} in "
@@ -65,6 +73,49 @@ def _plain(value: Any) -> Any:
     from rich.text import Text
 
     return Text(str(value))
+
+
+@contextlib.contextmanager
+def _progress(out: Console, what: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; nothing otherwise. Yields ``update(done)``."""
+    if not out.is_terminal or total <= 0:
+        yield lambda done: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=out, transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda done: bar.update(task, completed=min(done, total))
+
+
+def _clear(app: Any, args: argparse.Namespace, out: Console) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .keys import normalize_queue
+
+    name = normalize_queue(args.queue)
+    total = 0
+    if not args.data and out.is_terminal:
+        k = app.keys.queue(name)
+        total = int(app.client.llen(k.ready)) + int(app.client.zcard(k.delayed))
+    with _progress(out, f"clearing {name!r}", total) as update, \
+            ThreadPoolExecutor(1) as pool:
+        job = pool.submit(app.clear_queue, name, is_data=args.data)
+        while total and not job.done():
+            time.sleep(0.1)
+            with contextlib.suppress(Exception):
+                k = app.keys.queue(name)
+                update(total - int(app.client.llen(k.ready)) - int(app.client.zcard(k.delayed)))
+        removed = job.result()
+    out.print(f"cleared {removed} item(s) from {args.queue!r}")
+    return 0
 
 
 def cmd_server(args: argparse.Namespace, out: Console) -> int:
@@ -115,7 +166,11 @@ def cmd_dead(args: argparse.Namespace, out: Console) -> int:
         out.print(table)
         return 0
     if args.action == "requeue":
-        n = admin.requeue_dead(app, records)
+        n = 0
+        with _progress(out, "requeueing dead tasks", len(records)) as update:
+            for start in range(0, len(records), 100):
+                n += admin.requeue_dead(app, records[start:start + 100])
+                update(start + 100)
         out.print(f"requeued {n} dead task(s)")
         return 0
     n = admin.delete_dead(app, records)
@@ -140,6 +195,101 @@ def cmd_dashboard(args: argparse.Namespace, out: Console) -> int:
     from .web import serve
 
     return serve(args.url, args.host, args.port, args.token, args.prefix)
+
+
+def cmd_pause(args: argparse.Namespace, out: Console) -> int:
+    from .pause import pause_queue, resume_queue
+
+    app = default_app()
+    for queue in args.queues:
+        if args.resume:
+            done = resume_queue(app, queue)
+            out.print(_plain(f"resumed {queue!r}" if done else f"{queue!r} was not paused"))
+        else:
+            done = pause_queue(app, queue)
+            out.print(_plain(f"paused {queue!r}" if done else f"{queue!r} was already paused"))
+    return 0
+
+
+def cmd_flush(args: argparse.Namespace, out: Console) -> int:
+    import logging
+    import re
+
+    app = default_app()
+    logger = logging.getLogger("rpqueue")
+    # flush_tasks reports "<pending> of <total> tasks pending" in its log
+    # every log_every seconds; the bar follows those records.
+    pattern = re.compile(r"flush_tasks: (\d+) of (\d+) tasks pending")
+    state: dict[str, Any] = {}
+
+    class Follow(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            found = pattern.match(record.getMessage())
+            if found:
+                pending, total = int(found.group(1)), int(found.group(2))
+                if "stack" not in state and total:
+                    state["stack"] = contextlib.ExitStack()
+                    state["update"] = state["stack"].enter_context(
+                        _progress(out, "tasks pending", total))
+                if "update" in state:
+                    state["update"](total - pending)
+
+    follow = Follow()
+    old_level = logger.level
+    if out.is_terminal:
+        logger.addHandler(follow)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+    try:
+        done, started, waiting = app.flush_tasks(  # type: ignore[attr-defined]
+            complete=args.complete, force_delayed=args.force_delayed,
+            timeout=args.flush_timeout, log_every=0.2 if out.is_terminal else 0)
+    finally:
+        logger.removeHandler(follow)
+        logger.setLevel(old_level)
+        if "stack" in state:
+            state["stack"].close()
+    out.print(f"{len(done)} done, {len(started)} started, {len(waiting)} still waiting")
+    return 1 if waiting else 0
+
+
+def cmd_migrate(args: argparse.Namespace, out: Console) -> int:
+    from .legacy import migrate_legacy
+
+    app = default_app()
+    total = 0
+    if not args.dry_run and out.is_terminal:
+        total = migrate_legacy(app, args.legacy_prefix, True, args.legacy_queue).moved
+    with _progress(out, "moving tasks", total) as update:
+        report = migrate_legacy(app, args.legacy_prefix, args.dry_run, args.legacy_queue,
+                                progress=update)
+    table = Table("queue", "waiting", "delayed", "retried", "moved", "left in place",
+                  title="would move (dry run, nothing written)" if args.dry_run else "moved")
+    for q in report.queues:
+        table.add_row(_plain(q.queue), str(q.waiting), str(q.delayed), str(q.retried),
+                      str(q.moved), str(len(q.left)))
+    out.print(table)
+
+    def say(line: str) -> None:
+        out.print(_plain(line), soft_wrap=True)  # one line each, whatever the width
+
+    verb = "would move" if args.dry_run else "moved"
+    say(f"{verb} {report.moved} task(s) from {sum(1 for q in report.queues if q.moved)} "
+        "queue(s)")
+    for q in report.queues:
+        if q.dropped:
+            say(f"{q.queue}: {'would drop' if args.dry_run else 'dropped'} "
+                f"{q.dropped} id(s) without a message (0.33 skips those too)")
+        for taskid, reason in sorted(q.left.items()):
+            say(f"{q.queue}: left {taskid}: {reason}")
+    for queue, pri in sorted(report.priorities.items()):
+        say(f"priority of {queue!r}: {pri:g} "
+            f"({'would be copied' if args.dry_run else 'copied'})")
+    if report.dead_letters:
+        say(f"left {report.dead_letters} 0.33 dead letter(s) in place (see docs/MIGRATING.md)")
+    for problem in report.problems:
+        say(problem)
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace, out: Console) -> int:
@@ -203,6 +353,39 @@ def parser() -> argparse.ArgumentParser:
     ws = sub.add_parser("workers", help="list live worker processes")
     add_connection_options(ws)
     ws.set_defaults(func=cmd_workers)
+
+    pa = sub.add_parser("pause", help="stop workers taking tasks from queues (producers "
+                        "may still queue them)")
+    add_connection_options(pa)
+    pa.add_argument("queues", nargs="+", metavar="QUEUE")
+    pa.set_defaults(func=cmd_pause, resume=False)
+
+    re_ = sub.add_parser("resume", help="let workers take from paused queues again")
+    add_connection_options(re_)
+    re_.add_argument("queues", nargs="+", metavar="QUEUE")
+    re_.set_defaults(func=cmd_pause, resume=True)
+
+    fl = sub.add_parser("flush", help="wait until the tasks queued now have started (or "
+                        "finished)", conflict_handler="resolve")
+    add_connection_options(fl)
+    fl.add_argument("--complete", action="store_true", help="wait until they have finished")
+    fl.add_argument("--force-delayed", action="store_true",
+                    help="make delayed and periodic tasks due now")
+    # Replaces the connection --timeout here; the socket timeout stays at its default.
+    fl.add_argument("--timeout", dest="flush_timeout", type=float, metavar="S",
+                    help="give up after S seconds (exit code 1 if tasks still wait)")
+    fl.set_defaults(func=cmd_flush)
+
+    mg = sub.add_parser("migrate-legacy", help="move tasks queued by rpqueue 0.33 into this "
+                        "layout (see docs/MIGRATING.md)")
+    add_connection_options(mg)
+    mg.add_argument("--legacy-prefix", default="",
+                    help="the key prefix rpqueue 0.33 used (set_key_prefix; default none)")
+    mg.add_argument("--dry-run", action="store_true", help="count per queue, write nothing")
+    mg.add_argument("--queue", dest="legacy_queue", action="append", metavar="QUEUE",
+                    help="also look at this 0.33 queue (repeatable; those in its queues:all "
+                         "are always included)")
+    mg.set_defaults(func=cmd_migrate)
 
     w = sub.add_parser("worker", help="run a worker (same options as python -m rpqueue.run)",
                        add_help=False)

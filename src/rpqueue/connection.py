@@ -7,13 +7,17 @@
   ``service`` as the sentinels name it, followed across failovers.
 
 Passwords go in the URL as usual (``redis://:pw@host``,
-``redis://user:pw@host``).
+``redis://user:pw@host``). TLS settings go in the query of a ``rediss``
+URL (``?ssl_ca_certs=/path/ca.pem&ssl_certfile=...&ssl_keyfile=...``), for
+cluster and sentinel URLs too; certificates are verified unless
+``ssl_cert_reqs=none`` says otherwise.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -56,6 +60,61 @@ def _nodes(netloc: str) -> tuple[list[tuple[str, int]], str | None, str | None]:
     return nodes, user, password
 
 
+# TLS settings of a client, carried over to the clients made to match it.
+TLS_SETTINGS = ("ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_data",
+                "ssl_ca_path", "ssl_check_hostname", "ssl_password", "ssl_min_version",
+                "ssl_ciphers", "ssl_include_verify_flags", "ssl_exclude_verify_flags")
+# Those a cluster client accepts.
+CLUSTER_TLS_SETTINGS = tuple(k for k in TLS_SETTINGS if k not in ("ssl_ca_path", "ssl_password"))
+# Those a cluster or sentinel URL may set in its query (a plain rediss:// URL
+# is parsed by redis-py itself).
+_URL_TLS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname",
+            "ssl_ca_path")
+
+
+def tls_settings(kwargs: dict[str, Any], connection_class: Any = None,
+                 keep: tuple[str, ...] = TLS_SETTINGS) -> dict[str, Any]:
+    """The TLS settings of a client's connection kwargs, to give a client made
+    to match it: empty for a plain connection. Without this, a client derived
+    from a TLS one would speak plain text (sending the password in clear)."""
+    cls = connection_class or kwargs.get("connection_class")
+    if not (kwargs.get("ssl") or (isinstance(cls, type) and issubclass(cls, redis.SSLConnection))):
+        return {}
+    out: dict[str, Any] = {"ssl": True}
+    out.update({k: kwargs[k] for k in keep if kwargs.get(k) is not None})
+    return out
+
+
+def _url_tls(query: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, values in parse_qs(query).items():
+        if name in _URL_TLS and values:
+            value: Any = values[-1]
+            if name == "ssl_check_hostname":
+                value = value.lower() not in ("0", "false", "no", "off")
+            out[name] = value
+    return out
+
+
+_PASSWORD_PARAM = re.compile(r"([?&](?:ssl_)?password=)[^&#]*")
+
+
+def redact(url: str) -> str:
+    """A Redis URL with its passwords replaced by ``***``: for logs and pages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    cut = min([len(rest)] + [i for i in (rest.find(m) for m in "?#") if i != -1])
+    head, tail = rest[:cut], _PASSWORD_PARAM.sub(r"\1***", rest[cut:])
+    if "@" in head and not head.startswith("/"):
+        # The last "@" before the query ends the credentials, even if the
+        # password holds an unescaped "/" or "@".
+        auth, host = head.rsplit("@", 1)
+        user, colon, _ = auth.partition(":")
+        head = f"{user}{':***' if colon else ''}@{host}"
+    return f"{scheme}://{head}{tail}"
+
+
 def no_retry() -> Retry:
     """No silent re-sends: redis-py's default retry sends a command again when
     a connection drops after Redis ran it but before the reply came, which
@@ -93,6 +152,7 @@ def client_from_url(url: str, socket_timeout: float | None = 30, asyncio: bool =
     auth: dict[str, Any] = {"username": user, "password": password}
     if tls:
         auth["ssl"] = True
+        auth.update(_url_tls(parts.query))
     if scheme.endswith("+cluster"):
         if asyncio:
             from redis.asyncio.cluster import ClusterNode as ANode

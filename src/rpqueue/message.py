@@ -111,6 +111,11 @@ def decode(raw: bytes | str, expect_id: str | None = None) -> Message:
         raise MalformedMessage(f"message is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise MalformedMessage("message is not a JSON object")
+    # The limit encode_call keeps (the message object and its args/kwargs
+    # add two levels): only a text with that many brackets needs the walk.
+    if (text.count("[") + text.count("{") > MAX_NESTING
+            and _depth(body, MAX_NESTING + 2) > MAX_NESTING + 2):
+        raise MalformedMessage(f"message is nested deeper than {MAX_NESTING} levels")
     version = body.get("v", PROTOCOL_VERSION)
     if version != PROTOCOL_VERSION:
         raise MalformedMessage(f"message has unsupported protocol version {version!r}")

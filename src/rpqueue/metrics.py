@@ -73,6 +73,7 @@ def prometheus() -> ModuleType:
     """prometheus_client, or a clear error saying how to install it."""
     try:
         import prometheus_client
+        import prometheus_client.core
         import prometheus_client.multiprocess
     except ImportError as exc:
         raise MetricsUnavailable(_MISSING) from exc
@@ -278,6 +279,7 @@ def start_metrics(app: RPQueue, port: int, addr: str = "0.0.0.0",
     if multiprocess:
         os.register_at_fork(after_in_child=server.after_fork_in_child)
     app.add_hook(hook)
-    log.info("serving Prometheus metrics on http://%s:%d/metrics%s", addr, bound,
+    # Not "serving ...": tools wait for the worker's own "serving" line.
+    log.info("Prometheus metrics at http://%s:%d/metrics%s", addr, bound,
              f" (multiprocess mode, {path})" if multiprocess else "")
     return server

@@ -25,28 +25,48 @@ log = logging.getLogger("rpqueue.worker")
 
 MAX_IDLE = 1.0
 QUEUE_REFRESH = 5.0
+PAUSED_REFRESH = 1.0
 
 
 class QueueList:
-    """The queues a worker serves, in order; refreshed when serving all queues."""
+    """The queues a worker serves, in order, without the paused ones.
+
+    The list is refreshed every QUEUE_REFRESH seconds when serving all
+    queues; the paused set (rpqueue.pause) every PAUSED_REFRESH seconds,
+    for named queues too.
+    """
 
     def __init__(self, app: RPQueue, queues: list[str] | None) -> None:
         self.app = app
         self.fixed = app.ordered_queues(queues) if queues else None
         self._queues: list[str] = []
         self._loaded = -QUEUE_REFRESH
+        self._paused: frozenset[str] = frozenset()
+        self._paused_loaded = -PAUSED_REFRESH
 
     def refresh(self) -> None:
         self._loaded = -QUEUE_REFRESH
+        self._paused_loaded = -PAUSED_REFRESH
 
     def get(self) -> list[str]:
-        if self.fixed is not None:
-            return self.fixed
         now = time.monotonic()
-        if now - self._loaded >= QUEUE_REFRESH:
-            self._queues = self.app.ordered_queues()
-            self._loaded = now
-        return self._queues
+        if self.fixed is not None:
+            queues = self.fixed
+        else:
+            if now - self._loaded >= QUEUE_REFRESH:
+                self._queues = self.app.ordered_queues()
+                self._loaded = now
+            queues = self._queues
+        if now - self._paused_loaded >= PAUSED_REFRESH:
+            try:
+                raw = self.app.client.smembers(self.app.keys.paused)
+                self._paused = frozenset(text(q) for q in raw)
+            except RETRYABLE_ERRORS:
+                pass  # keep the last known set; taking fails on its own if Redis is gone
+            self._paused_loaded = now
+        if self._paused:
+            return [q for q in queues if q not in self._paused]
+        return queues
 
 
 class Waker:
@@ -83,6 +103,10 @@ class Waker:
         wake_keys = [self.app.keys.queue(q).wake for q in queues]
         if self.queues.fixed is None:
             wake_keys.append(self.app.keys.queues_wake)
+        if not wake_keys:
+            # Every named queue is paused: nothing to block on, just wait.
+            self.stop.wait(timeout)
+            return None
         pipe = self.app.client.pipeline(transaction=False)
         pipe.blpop(wake_keys, timeout=timeout)
         take = self.app.broker.take_call(queues[0], self.app.running_lease) if queues else None
