@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rpqueue.worker")
 
 MAX_IDLE = 1.0
+WAITER_BLOCK = 5.0
 QUEUE_REFRESH = 5.0
 PAUSED_REFRESH = 1.0
 
@@ -141,7 +142,9 @@ class Waker:
         backoff = 0.1
         while not self.stop.is_set():
             try:
-                if self.app.client.blpop([key], timeout=MAX_IDLE):
+                # Waiters are daemon threads nobody joins: they may block long,
+                # which keeps an idle worker's traffic low however many queues.
+                if self.app.client.blpop([key], timeout=WAITER_BLOCK):
                     if not name:
                         self.queues.refresh()
                     self.event.set()
