@@ -1,0 +1,58 @@
+"""Adapter for our rpqueue (this repository, installed with `pip install -e`).
+
+Worker: `python -m rpqueue.run --module=bench_tasks --url=URL --threads=1
+--processes=N default`.  Batch enqueue through `Task.execute_many(list of
+(args, kwargs))` when the attribute exists, otherwise n/a.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchlib  # noqa: E402
+
+QUEUE = "default"
+
+
+class RpqueueNew(benchlib.Peer):
+    name = "rpqueue (this repo)"
+    notes = []
+
+    def __init__(self, url, args):
+        super().__init__(url, args)
+        os.environ["BENCH_REDIS_URL"] = url
+        import rpqueue
+        import bench_tasks
+        self.tasks = bench_tasks
+        self.version = (getattr(rpqueue, "__version__", None) or getattr(rpqueue, "VERSION", None)
+                        or _dist_version())
+        has_many = hasattr(bench_tasks.noop, "execute_many")
+        self.batch_api = "Task.execute_many([(args, kwargs)] x N)" if has_many else None
+        if not has_many:
+            self.notes = ["Task.execute_many not found: batch n/a"]
+
+    def enqueue_noop(self):
+        self.tasks.noop.execute()
+
+    def enqueue_batch(self, n):
+        self.tasks.noop.execute_many([((), {}) for _ in range(n)])
+
+    def enqueue_stamp(self):
+        self.tasks.stamp.execute()
+
+    def worker_commands(self, processes):
+        return [[sys.executable, "-m", "rpqueue.run", "--module=bench_tasks", "--url=" + self.url,
+                 "--threads=1", "--processes=%d" % processes, QUEUE]]
+
+
+def _dist_version():
+    try:
+        from importlib.metadata import version
+        return version("rpqueue")
+    except Exception:
+        return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(benchlib.main(RpqueueNew))
