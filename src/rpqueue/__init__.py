@@ -13,6 +13,7 @@ from typing import Any, overload
 
 from . import admin as _admin
 from . import decorators as _decorators
+from . import pause as _pause
 from .app import (
     DEADLETTER_QUEUE,
     DEFAULT_QUEUE,
@@ -141,6 +142,20 @@ def set_redis_url(url: str) -> None:
     _default.set_redis_url(url)
 
 
+def pause_queue(queue: str | bytes) -> bool:
+    """Workers stop taking from this queue (within about a second); False if already paused."""
+    return _pause.pause_queue(_default, queue)
+
+
+def resume_queue(queue: str | bytes) -> bool:
+    """Workers take from this queue again; False if it was not paused."""
+    return _pause.resume_queue(_default, queue)
+
+
+def paused_queues() -> list[str]:
+    return _pause.paused_queues(_default)
+
+
 def set_durable(replicas: int, timeout: float = 1.0) -> None:
     """Confirm every enqueue on ``replicas`` replicas (WAIT) or raise NotDurable."""
     _default.set_durable(replicas, timeout)
@@ -258,11 +273,14 @@ __all__ = [
     "known_queues",
     "known_tasks",
     "new_rpqueue",
+    "pause_queue",
+    "paused_queues",
     "periodic_task",
     "queue_sizes",
     "read_deadletter",
     "result",
     "results",
+    "resume_queue",
     "set_durable",
     "set_key_prefix",
     "set_priority",

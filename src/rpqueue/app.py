@@ -25,6 +25,7 @@ from .connection import (
     redact,
     tls_settings,
 )
+from .direct import Direct, DirectPerThread
 from .errors import translate
 from .keys import DEFAULT_PREFIX, Keys, normalize_queue
 from .message import MAX_MESSAGE_BYTES
@@ -50,6 +51,7 @@ class RPQueue:
         self.keys = Keys(prefix)
         self.registry: dict[str, Task] = {}
         self.hooks: list[Any] = []
+        self._direct = DirectPerThread()
         self.max_message_bytes = MAX_MESSAGE_BYTES
         # A task without a visibility timeout holds a lease this long; the
         # worker renews it while the task runs, so it only bounds how long a
@@ -233,10 +235,18 @@ class RPQueue:
 
         self.durable = durability(replicas, timeout)
 
+    def direct(self) -> Direct | None:
+        """This thread's own connection for hot-path calls (None on a cluster)."""
+        local = self._direct
+        if local.direct is None or local.direct.pool is not getattr(
+                self.client, "connection_pool", None):
+            local.direct = None if self.cluster else Direct(self.client)
+        return local.direct
+
     def run_enqueue(self, call: Call[Any]) -> Any:
         """Run an enqueue call: durably when set_durable() asked for it."""
         if self.durable is None:
-            return self.broker.run(call)
+            return self.broker.run(call, self.direct())
         from .durable import run_durable
 
         return run_durable(self, call)

@@ -94,9 +94,13 @@ class Broker:
         self.app = app
         self.s = scripts()
 
-    def run(self, call: Call[T]) -> T:
+    def run(self, call: Call[T], via: Any = None) -> T:
+        """Run a call on the client, or on ``via``: a worker thread's own connection."""
         try:
-            reply = call.script(self.app.client, call.keys, call.args)
+            if via is not None:
+                reply = via.call(call.script, call.keys, call.args)
+            else:
+                reply = call.script(self.app.client, call.keys, call.args)
         except ResponseError as exc:
             raise translate(exc, call.what or call.script.name) from exc
         return call.parse(reply)
@@ -155,11 +159,11 @@ class Broker:
                      k.stats],
                     [ms(running_lease), MAINTENANCE_BATCH], lambda r: _take_reply(queue, r))
 
-    def take(self, queue: str, running_lease: float) -> TakeReply:
-        return self.run(self.take_call(queue, running_lease))
+    def take(self, queue: str, running_lease: float, via: Any = None) -> TakeReply:
+        return self.run(self.take_call(queue, running_lease), via)
 
     def finish_take(self, queue: str, taken: Taken, result: str, keep: float,
-                    running_lease: float) -> tuple[bool, TakeReply]:
+                    running_lease: float, via: Any = None) -> tuple[bool, TakeReply]:
         """done() for a task of ``queue`` and take() from it, in one round trip."""
         k = self._q(queue)
         return self.run(Call(
@@ -167,7 +171,7 @@ class Broker:
             [k.ready, k.msg, k.delayed, k.leases, k.meta, k.wake, k.dead, k.deadmsg, k.stats,
              k.result(taken.id)],
             [ms(running_lease), MAINTENANCE_BATCH, taken.key, taken.token, result, ms(keep)],
-            lambda r: (bool(r[5]), _take_reply(queue, r))))
+            lambda r: (bool(r[5]), _take_reply(queue, r))), via)
 
     def done_call(self, queue: str, taskid: bytes | str, token: str, result: str,
                   keep: float) -> Call[bool]:

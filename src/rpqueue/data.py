@@ -12,10 +12,11 @@ scripts ``scripts/data_*.lua`` list each key; every deadline is Redis time.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from redis.exceptions import NoScriptError, ResponseError
@@ -221,25 +222,10 @@ class Data:
                  chunksize: int = 512, delay: float = 0) -> dict[str, Any]:
         """Queue items (each JSON-encodable); returns {id: item}."""
         self._live_only("put_data")
-        delay = max(0.0, _seconds("delay", delay))
-        if delay > 0 and self.vis_timeout <= 0:
-            raise ValueError("delay needs a queue with vis_timeout > 0")
-        if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
-            raise ValueError(f"chunksize must be an int >= 1, got {chunksize!r}")
-        items = self._as_items(data, is_one)
-        self._validate(items)
-        dead = self.use_dead if use_dead is None else use_dead
-        head = [self.attempts if self.attempts > 1 else 0,
-                "?" if dead is None else "1" if dead else "0", _ms(delay)]
-        k, client, script = self._k, self.app.client, scripts().data_put
-        keys = [k.ready, k.msg, k.delayed, k.meta, k.wake]
+        keys, calls = self._put_calls(data, use_dead, is_one, chunksize, delay)
+        client, script = self.app.client, scripts().data_put
         out: dict[str, Any] = {}
-        for start in range(0, len(items), chunksize):
-            chunk = items[start:start + chunksize]
-            ids = [new_id() for _ in chunk]
-            args: list[Any] = [*head, *([None, None] * len(chunk))]
-            args[3::2] = ids
-            args[4::2] = map(_encode_item, chunk)
+        for start, ids, chunk, args in calls:
             out.update(zip(ids, chunk))
             try:
                 if start == 0:
@@ -250,11 +236,49 @@ class Data:
                 else:
                     script(client, keys, args)
             except ResponseError as exc:
-                what = f"items {start}.. of this put to data queue {self.queue!r}"
-                if start:
-                    what += f" (items 0..{start - 1} were queued)"
-                raise translate(exc, what) from exc
+                raise translate(exc, self._put_what(start)) from exc
         return out
+
+    async def aput_data(self, data: Any, use_dead: bool | None = None, is_one: bool = False,
+                        chunksize: int = 512, delay: float = 0) -> dict[str, Any]:
+        """``put_data`` for asyncio code, on a redis.asyncio connection."""
+        self._live_only("aput_data")
+        keys, calls = self._put_calls(data, use_dead, is_one, chunksize, delay)
+        client, script = self.app.aclient(), scripts().data_put
+        out: dict[str, Any] = {}
+        for start, ids, chunk, args in calls:
+            out.update(zip(ids, chunk))
+            try:
+                if start == 0:
+                    await client.sadd(self.app.keys.data_queues, self.queue)
+                await script.acall(client, keys, args)
+            except ResponseError as exc:
+                raise translate(exc, self._put_what(start)) from exc
+        return out
+
+    def _put_calls(self, data: Any, use_dead: bool | None, is_one: bool, chunksize: int,
+                   delay: float) -> tuple[list[str], Iterator[tuple[int, list[str],
+                                                                    Sequence[Any], list[Any]]]]:
+        """Check a whole put before anything is sent; then the data_put keys and
+        its script calls, one per chunk: (start, ids, items, args)."""
+        delay = max(0.0, _seconds("delay", delay))
+        if delay > 0 and self.vis_timeout <= 0:
+            raise ValueError("delay needs a queue with vis_timeout > 0")
+        if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+            raise ValueError(f"chunksize must be an int >= 1, got {chunksize!r}")
+        items = self._as_items(data, is_one)
+        self._validate(items)
+        dead = self.use_dead if use_dead is None else use_dead
+        head = [self.attempts if self.attempts > 1 else 0,
+                "?" if dead is None else "1" if dead else "0", _ms(delay)]
+        k = self._k
+        return [k.ready, k.msg, k.delayed, k.meta, k.wake], _put_chunks(items, head, chunksize)
+
+    def _put_what(self, start: int) -> str:
+        what = f"items {start}.. of this put to data queue {self.queue!r}"
+        if start:
+            what += f" (items 0..{start - 1} were queued)"
+        return what
 
     @staticmethod
     def _as_items(data: Any, is_one: bool) -> Sequence[Any]:
@@ -303,6 +327,20 @@ class Data:
         self._live_only("get_data")
         return {i: item for i, item, _ in self._read(n, vis, get_timeout)}
 
+    async def aget_data(self, items: int = 1, vis_timeout: float | None = None,
+                        get_timeout: float | None = None) -> dict[str, Any]:
+        """``get_data`` for asyncio code: waits (``get_timeout``) without blocking the loop.
+
+        A dead-letter view (an admin read, never waiting) runs the sync read
+        in a thread.
+        """
+        n = _item_count(items)
+        vis = self.vis_timeout if vis_timeout is None else _seconds("vis_timeout", vis_timeout)
+        if self.is_dead:
+            return await asyncio.to_thread(self._read_dead_view, n, vis >= 0)
+        self._live_only("aget_data")
+        return {i: item for i, item, _ in await self._aread(n, vis, get_timeout)}
+
     def get_data_with_receipts(self, items: int = 1, vis_timeout: float | None = None,
                                get_timeout: float | None = None) -> dict[str, Leased]:
         """A leased read returning {id: Leased(item, receipt)}.
@@ -320,33 +358,69 @@ class Data:
         return {i: Leased(item, text(token))
                 for i, item, token in self._read(n, vis, get_timeout)}
 
+    async def aget_data_with_receipts(self, items: int = 1, vis_timeout: float | None = None,
+                                      get_timeout: float | None = None) -> dict[str, Leased]:
+        """``get_data_with_receipts`` for asyncio code."""
+        n = _item_count(items)
+        vis = self.vis_timeout if vis_timeout is None else _seconds("vis_timeout", vis_timeout)
+        if vis <= 0:
+            raise ValueError("receipts come with leased reads: vis_timeout must be > 0")
+        self._live_only("aget_data_with_receipts")
+        return {i: Leased(item, text(token))
+                for i, item, token in await self._aread(n, vis, get_timeout)}
+
     def _read(self, n: int, vis: float, get_timeout: float | None) -> list[tuple[str, Any, str]]:
-        mode = "peek" if vis < 0 else "take" if vis == 0 else "lease"
         k, client, script = self._k, self.app.client, scripts().data_get
+        args, wait_until = self._read_args(n, vis, get_timeout)
+        while True:
+            rows, block = self._read_reply(script(client, k.upkeep, args), wait_until, client)
+            if block is None:
+                return rows
+            # No polling: the wake token arrives with the next put (or an
+            # earlier due time); otherwise we sleep until the next item is
+            # due or a lease ends.
+            client.blpop([k.wake], timeout=block)
+
+    async def _aread(self, n: int, vis: float,
+                     get_timeout: float | None) -> list[tuple[str, Any, str]]:
+        k, client, script = self._k, self.app.aclient(), scripts().data_get
+        args, wait_until = self._read_args(n, vis, get_timeout)
+        while True:
+            reply = await script.acall(client, k.upkeep, args)
+            rows, block = self._read_reply(reply, wait_until, client)
+            if block is None:
+                return rows
+            await client.blpop([k.wake], timeout=block)
+
+    def _read_args(self, n: int, vis: float,
+                   get_timeout: float | None) -> tuple[list[Any], float | None]:
+        """data_get's arguments, and until when (monotonic) a read may wait."""
+        mode = "peek" if vis < 0 else "take" if vis == 0 else "lease"
         args = [mode, n, _ms(vis), self.attempts, 1 if self.use_dead else 0, UPKEEP_BATCH]
         wait_until = None
         if get_timeout is not None and _seconds("get_timeout", get_timeout) > 0:
             wait_until = time.monotonic() + get_timeout
-        while True:
-            reply = script(client, k.upkeep, args)
-            rows = reply[2:]
-            if rows or wait_until is None:
-                return list(zip(_texts(rows[0::3]), _decode_items(rows[1::3]), rows[2::3]))
-            remaining = wait_until - time.monotonic()
-            if remaining <= 0:
-                return []
-            now_ms, next_ms = int(reply[0]), int(reply[1])
-            if next_ms >= 0:
-                remaining = min(remaining, max(next_ms - now_ms, 1) / 1000)
-            # No polling: the wake token arrives with the next put (or an
-            # earlier due time); otherwise we sleep until the next item is
-            # due or a lease ends.
-            client.blpop([k.wake], timeout=max(0.001, min(remaining, self._block_cap())))
+        return args, wait_until
 
-    def _block_cap(self) -> float:
+    def _read_reply(self, reply: list[Any], wait_until: float | None,
+                    client: Any) -> tuple[list[tuple[str, Any, str]], float | None]:
+        """A data_get reply as rows, and how long to block on the wake list
+        before reading again (None: return the rows, maybe none)."""
+        rows = reply[2:]
+        if rows or wait_until is None:
+            return list(zip(_texts(rows[0::3]), _decode_items(rows[1::3]), rows[2::3])), None
+        remaining = wait_until - time.monotonic()
+        if remaining <= 0:
+            return [], None
+        now_ms, next_ms = int(reply[0]), int(reply[1])
+        if next_ms >= 0:
+            remaining = min(remaining, max(next_ms - now_ms, 1) / 1000)
+        return [], max(0.001, min(remaining, self._block_cap(client)))
+
+    def _block_cap(self, client: Any = None) -> float:
         # A wait longer than the socket timeout would look like a dead server.
         # (A cluster client has no connection_pool: socket_timeout() knows.)
-        timeout = socket_timeout(self.app.client)
+        timeout = socket_timeout(self.app.client if client is None else client)
         return 30.0 if not timeout else max(0.05, float(timeout) / 2)
 
     # -- leases ----------------------------------------------------------------
@@ -361,14 +435,28 @@ class Data:
         if self.is_dead:
             return []
         self._live_only("refresh_data")
-        vis = self.vis_timeout if vis_timeout is None else _seconds("vis_timeout", vis_timeout)
-        k, script = self._k, scripts().data_refresh
-        keys, head = [k.leases, k.meta, k.wake], [_ms(max(0.0, vis))]
+        script, client = scripts().data_refresh, self.app.client
+        return [text(i) for keys, args in self._refresh_calls(items, vis_timeout)
+                for i in script(client, keys, args)]
+
+    async def arefresh_data(self, items: Any, vis_timeout: float | None = None) -> list[str]:
+        """``refresh_data`` for asyncio code."""
+        if self.is_dead:
+            return []
+        self._live_only("arefresh_data")
+        script, client = scripts().data_refresh, self.app.aclient()
         out: list[str] = []
-        for fenced, chunk in self._chunks(items):
-            reply = script(self.app.client, keys, [*head, 1 if fenced else 0, *chunk])
-            out += [text(i) for i in reply]
+        for keys, args in self._refresh_calls(items, vis_timeout):
+            out += [text(i) for i in await script.acall(client, keys, args)]
         return out
+
+    def _refresh_calls(self, items: Any,
+                       vis_timeout: float | None) -> list[tuple[list[str], list[Any]]]:
+        vis = self.vis_timeout if vis_timeout is None else _seconds("vis_timeout", vis_timeout)
+        k = self._k
+        keys, head = [k.leases, k.meta, k.wake], [_ms(max(0.0, vis))]
+        return [(keys, [*head, 1 if fenced else 0, *chunk])
+                for fenced, chunk in self._chunks(items)]
 
     def done_data(self, items: Any) -> int:
         """Finish items; returns how many were finished.
@@ -381,10 +469,24 @@ class Data:
             plain, fenced = _ids(items)
             return self._remove_dead(plain + [i for i, _ in fenced])
         self._live_only("done_data")
-        k, script = self._k, scripts().data_done
+        script, client = scripts().data_done, self.app.client
+        return sum(int(script(client, keys, args)) for keys, args in self._done_calls(items))
+
+    async def adone_data(self, items: Any) -> int:
+        """``done_data`` for asyncio code (a dead-letter view removes in a thread)."""
+        if self.is_dead:
+            return await asyncio.to_thread(self.done_data, items)
+        self._live_only("adone_data")
+        script, client = scripts().data_done, self.app.aclient()
+        done = 0
+        for keys, args in self._done_calls(items):
+            done += int(await script.acall(client, keys, args))
+        return done
+
+    def _done_calls(self, items: Any) -> list[tuple[list[str], list[Any]]]:
+        k = self._k
         keys = [k.leases, k.msg, k.meta, k.delayed]
-        return sum(int(script(self.app.client, keys, [1 if fenced else 0, *chunk]))
-                   for fenced, chunk in self._chunks(items))
+        return [(keys, [1 if fenced else 0, *chunk]) for fenced, chunk in self._chunks(items)]
 
     @staticmethod
     def _chunks(items: Any) -> Iterable[tuple[bool, list[str]]]:
@@ -479,6 +581,18 @@ class Data:
         id, queue, item, reason, attempts_used, time (died), inserted (put)."""
         queues = sorted(text(q) for q in app.client.smembers(app.keys.data_queues))
         return _dead_data(app, queues, max(1, int(limit)), delete)
+
+
+def _put_chunks(items: Sequence[Any], head: list[Any],
+                chunksize: int) -> Iterator[tuple[int, list[str], Sequence[Any], list[Any]]]:
+    """data_put calls for a checked put, each chunk encoded only when its turn comes."""
+    for start in range(0, len(items), chunksize):
+        chunk = items[start:start + chunksize]
+        ids = [new_id() for _ in chunk]
+        args: list[Any] = [*head, *([None, None] * len(chunk))]
+        args[3::2] = ids
+        args[4::2] = map(_encode_item, chunk)
+        yield start, ids, chunk, args
 
 
 def _dead_data(app: RPQueue, queues: list[str], limit: int,

@@ -467,6 +467,11 @@ def migrate_legacy(
     run = _Migration(app, p, dry_run, batch, progress)
     names = set(legacy_queues(app, p))
     names |= {q if isinstance(q, bytes) else q.encode("utf-8") for q in queues or ()}
+    if LEGACY_DEADLETTER in names:
+        # Its list holds whole messages, not ids: never read it as a queue.
+        names.discard(LEGACY_DEADLETTER)
+        report.problems.append("DEADLETTER_QUEUE holds 0.33's dead letters, not a queue: "
+                               "left alone")
     for lq in sorted(names):
         done = run.queue(lq, report)
         if done is not None:

@@ -191,8 +191,9 @@ class QueueCollector:
 class MetricsServer:
     """What start_metrics started; ``close()`` stops it and cleans up."""
 
-    def __init__(self, hook: MetricsHook, registry: Any, httpd: Any, port: int,
+    def __init__(self, app: RPQueue, hook: MetricsHook, registry: Any, httpd: Any, port: int,
                  multiproc_dir: str | None, own_dir: bool) -> None:
+        self.app = app
         self.hook = hook
         self.registry = registry
         self.httpd = httpd
@@ -224,8 +225,12 @@ class MetricsServer:
             self.httpd.shutdown()
             self.httpd.server_close()
             self.httpd = None
+        if self.hook in self.app.hooks:
+            self.app.hooks.remove(self.hook)
         if self._own_dir and self.multiproc_dir:
             shutil.rmtree(self.multiproc_dir, ignore_errors=True)
+            if os.environ.get(MULTIPROC_ENV) == self.multiproc_dir:
+                del os.environ[MULTIPROC_ENV]
 
 
 def _multiprocess_dir() -> tuple[str, bool]:
@@ -272,10 +277,11 @@ def start_metrics(app: RPQueue, port: int, addr: str = "0.0.0.0",
     except OSError as exc:
         if own and path:
             shutil.rmtree(path, ignore_errors=True)
+            os.environ.pop(MULTIPROC_ENV, None)
         raise MetricsUnavailable(f"cannot serve metrics on {addr}:{port}: {exc}") from exc
     httpd = started[0] if isinstance(started, tuple) else None
     bound = int(httpd.server_port) if httpd is not None else port
-    server = MetricsServer(hook, registry, httpd, bound, path, own)
+    server = MetricsServer(app, hook, registry, httpd, bound, path, own)
     if multiprocess:
         os.register_at_fork(after_in_child=server.after_fork_in_child)
     app.add_hook(hook)

@@ -159,15 +159,27 @@ class TaskRef:
         ``_attempts`` (passed to the task when ``attempts > 1``) counts the
         attempts left including the current one.
         """
+        if not self._retry_kwargs(kwargs):
+            return None
+        return self.execute(*args, **kwargs)
+
+    async def aretry(self, *args: Any, **kwargs: Any) -> EnqueuedTask | None:
+        """``retry`` for asyncio code (an ``async def`` task), on a redis.asyncio connection."""
+        if not self._retry_kwargs(kwargs):
+            return None
+        return await self.aexecute(*args, **kwargs)
+
+    def _retry_kwargs(self, kwargs: dict[str, Any]) -> bool:
+        """Turn a call's kwargs into its retry's; False when no attempt is left."""
         left = kwargs.pop("_attempts", 1)
         if isinstance(left, bool) or not isinstance(left, int):
             raise TypeError(f"_attempts must be an int, not {type(left).__name__}")
         if left - 1 < 1:
-            return None
+            return False
         if "delay" not in kwargs:
             kwargs["delay"] = self.retry_delay
         kwargs["_attempts"] = left - 1
-        return self.execute(*args, **kwargs)
+        return True
 
     def execute_many(
         self,

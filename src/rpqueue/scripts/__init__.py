@@ -47,6 +47,15 @@ class LuaScript:
         except NoScriptError:
             return client.execute_command("EVAL", self.source, len(keys), *keys, *args)
 
+    def call_on(self, conn: Any, keys: list[str], args: list[Any]) -> Any:
+        """The same on one redis-py Connection held by the caller."""
+        try:
+            conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            return conn.read_response()
+        except NoScriptError:
+            conn.send_command("EVAL", self.source, len(keys), *keys, *args)
+            return conn.read_response()
+
     async def acall(self, client: Any, keys: list[str], args: list[Any]) -> Any:
         """The same on a redis.asyncio client."""
         try:

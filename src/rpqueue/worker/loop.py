@@ -162,6 +162,7 @@ class Worker:
         self.runner = runner
         self.stop = stop
         self.waker = waker
+        self.direct = app.direct()
         # The last task run, its success not yet written to Redis.
         self.pending: Finished | None = None
 
@@ -202,7 +203,7 @@ class Worker:
                 try:
                     ok, reply = self.app.broker.finish_take(
                         queues[0], finished.taken, finished.result, finished.task.save_results,
-                        self.app.running_lease)
+                        self.app.running_lease, self.direct)
                 except RETRYABLE_ERRORS:
                     self.pending = finished
                     raise
@@ -218,7 +219,7 @@ class Worker:
                     self.pending = finished
                     raise
         for queue in queues[start:]:
-            reply = self.app.broker.take(queue, self.app.running_lease)
+            reply = self.app.broker.take(queue, self.app.running_lease, self.direct)
             if reply.taken is not None:
                 self._run(reply.taken)
                 return
