@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark rpqueue against its peers, side by side, on one redis-server.
 
-    python3 benchmarks/run.py                 # full run (20,000 tasks, 3 repeats)
+    python3 benchmarks/run.py                 # default run (20,000 tasks, 3 repeats)
+    python3 benchmarks/run.py --full          # + backlog scaling (--backlog) + profile (--profile)
     python3 benchmarks/run.py --quick         # smoke run (2,000 tasks, 1 repeat)
     python3 benchmarks/run.py --peers rpqueue_orig,huey --repeat 1
 
@@ -244,6 +245,71 @@ def redis_benchmark(port):
     return res, detail
 
 
+# the venv whose redis-py (with hiredis) measures the Python ceiling, and
+# which gets py-spy for --profile
+CEILING_PEER = "rpqueue_new"
+PROFILE_PEER = "rpqueue_new"
+
+
+def python_ceiling(port, seconds):
+    """One redis-py client (hiredis parser) doing PING in a loop for `seconds`,
+    in the rpqueue_new venv: peers/pyceiling.py.  Returns its JSON or raises."""
+    py = venv_python(PEERS[CEILING_PEER]["venv"])
+    if not os.path.exists(py):
+        raise RuntimeError("venv %s missing" % PEERS[CEILING_PEER]["venv"])
+    cmd = [py, os.path.join(PEERS_DIR, "pyceiling.py"), "--url",
+           "redis://127.0.0.1:%d/0" % port, "--seconds", str(seconds),
+           "--connection-seconds", str(max(0.5, seconds / 2.0))]
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=2 * seconds + 60,
+                       stdin=subprocess.DEVNULL, env=env)
+    for line in reversed(r.stdout.strip().splitlines()):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    raise RuntimeError("pyceiling printed no JSON (exit %s): %s" % (r.returncode,
+                                                                    r.stderr.strip()[-300:]))
+
+
+def ensure_py_spy():
+    """py-spy (pinned in peers/rpqueue_new/requirements-profile.txt) in the
+    rpqueue_new venv.  Returns (path or None, error or None)."""
+    venv = PEERS[PROFILE_PEER]["venv"]
+    req = os.path.join(PEERS_DIR, PEERS[PROFILE_PEER]["dir"], "requirements-profile.txt")
+    exe = os.path.join(VENVS, venv, "bin", "py-spy")
+    want = None
+    with open(req) as f:
+        for line in f:
+            if line.strip().startswith("py-spy=="):
+                want = line.strip().split("==", 1)[1]
+
+    def version():
+        try:
+            out = subprocess.run([exe, "--version"], capture_output=True, text=True,
+                                 timeout=30).stdout.split()
+            return out[-1] if out else None
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    if os.path.exists(exe) and (want is None or version() == want):
+        return exe, None
+    logpath = os.path.join(WORK, "setup-py-spy.log")
+    log("installing py-spy into venv %s (log: %s)" % (venv, os.path.relpath(logpath, REPO)))
+    try:
+        with open(logpath, "w") as logf:
+            rc = subprocess.run([venv_python(venv), "-m", "pip", "install",
+                                 "--disable-pip-version-check", "-q", "-r", req],
+                                stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                timeout=600).returncode
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, "pip install py-spy failed: %s" % exc
+    if rc != 0 or not os.path.exists(exe):
+        return None, "pip install py-spy failed (see %s)" % os.path.relpath(logpath, REPO)
+    return exe, None
+
+
 # ---------------------------------------------------------------------------
 # running adapters
 # ---------------------------------------------------------------------------
@@ -267,9 +333,11 @@ def cleanup_workers(workdir):
         kill_group(pid)
 
 
-def run_adapter(peer_id, server, args, repeat_index):
+def run_adapter(peer_id, server, args, repeat_index, extra=(), tag=None, hard_timeout=None):
+    """Run one adapter invocation; `extra` adds adapter options (the
+    backlog and profile modes), `tag` names its scratch directory."""
     spec = PEERS[peer_id]
-    workdir = os.path.join(WORK, peer_id, "r%d" % repeat_index)
+    workdir = os.path.join(WORK, peer_id, tag or ("r%d" % repeat_index))
     shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(workdir)
     cmd = [venv_python(spec["venv"]), os.path.join(PEERS_DIR, spec["dir"], "adapter.py"),
@@ -280,8 +348,10 @@ def run_adapter(peer_id, server, args, repeat_index):
            "--workdir", workdir, "--peer-id", peer_id]
     if spec.get("variant"):
         cmd += ["--variant", spec["variant"]]
-    # hard cap: three phases with workers, latency, enqueue of 3N at >= 200/s, slack
-    hard_timeout = 3 * args.phase_timeout + args.latency_timeout + 3 * args.tasks / 200.0 + 120
+    cmd += list(extra)
+    if hard_timeout is None:
+        # hard cap: three phases with workers, latency, enqueue of 3N at >= 200/s, slack
+        hard_timeout = 3 * args.phase_timeout + args.latency_timeout + 3 * args.tasks / 200.0 + 120
     errpath = os.path.join(workdir, "adapter.stderr")
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
@@ -332,6 +402,102 @@ def flat(result):
         "latency_p50_ms": lat.get("p50_ms"),
         "latency_p99_ms": lat.get("p99_ms"),
     }
+
+
+# ---------------------------------------------------------------------------
+# backlog scaling and profile
+# ---------------------------------------------------------------------------
+
+def run_backlog_phase(server, args, setup):
+    """For each backlog peer and size: one adapter run in --mode backlog."""
+    out = {}
+    for pid in args.backlog_peers:
+        spec = PEERS[pid]
+        entry = out[pid] = {"label": spec["label"], "sizes": {}, "error": None}
+        err = setup.get(spec["venv"])
+        if err:
+            entry["error"] = "venv setup failed: " + err
+            log("%-13s backlog skipped: %s" % (pid, entry["error"]))
+            continue
+        for size in args.backlog_sizes:
+            if not server.alive():
+                log("redis-server died; restarting")
+                server.stop()
+                server.start()
+            redis_cmd(server.port, "FLUSHALL", timeout=120)
+            extra = ["--mode", "backlog", "--backlog-size", str(size),
+                     "--backlog-probe", str(args.backlog_probe),
+                     "--backlog-repeat", str(args.backlog_repeat),
+                     "--fill-cap", str(args.fill_cap)]
+            # fill (capped) + per probe: enqueue at >= 200/s, a drain, worker start/stop
+            hard = (args.fill_cap + 120 + args.backlog_repeat
+                    * (args.backlog_probe / 200.0 + args.phase_timeout + 30) + 120)
+            t0 = time.time()
+            res = run_adapter(pid, server, args, 0, extra, tag="backlog-%d" % size,
+                              hard_timeout=hard)
+            res["wall_s"] = round(time.time() - t0, 1)
+            entry["sizes"][str(size)] = res
+            if res.get("ok"):
+                fill = res.get("fill") or {}
+                log("%-13s backlog %9s: %5.1fs  fill %s in %.1fs%s  %s B/task  enq %s  drain1 %s%s" % (
+                    pid, "{:,}".format(size), res["wall_s"], "{:,}".format(fill.get("filled", 0)),
+                    fill.get("seconds") or 0, " (CAPPED)" if fill.get("capped") else "",
+                    fmt_num((res.get("memory") or {}).get("bytes_per_task")),
+                    fmt_num(res.get("enqueue_single")), fmt_num(res.get("drain_1")),
+                    "" if res.get("drain_complete", True) else " †"))
+            else:
+                log("%-13s backlog %9s FAILED (%.1fs): %s" % (
+                    pid, "{:,}".format(size), res["wall_s"],
+                    (res.get("error") or "?").splitlines()[0]))
+                if not (res.get("fill") or {}).get("filled"):
+                    entry["error"] = res.get("error") or "failed"
+                    break  # could not even fill: larger sizes will not do better
+    try:
+        redis_cmd(server.port, "FLUSHALL", timeout=120)
+    except OSError:
+        pass
+    return out
+
+
+def run_profile_phase(server, args, setup):
+    """Drain --profile-tasks no-ops with our worker under py-spy (cProfile
+    as the fallback): one adapter run in --mode profile."""
+    pid = PROFILE_PEER
+    spec = PEERS[pid]
+    err = setup.get(spec["venv"])
+    if err:
+        return {"ok": False, "error": "venv setup failed: " + err}
+    exe, spy_err = (None, None)
+    if args.profiler != "cprofile":
+        exe, spy_err = ensure_py_spy()
+        if spy_err:
+            log("py-spy: %s" % spy_err)
+    redis_cmd(server.port, "FLUSHALL", timeout=60)
+    prefix = os.path.join(args.results_dir, "drain-profile")
+    timeout = max(60.0, args.profile_tasks / 500.0)
+    extra = ["--mode", "profile", "--profile-tasks", str(args.profile_tasks),
+             "--profiler", args.profiler, "--profile-rate", str(args.profile_rate),
+             "--profile-timeout", str(timeout), "--profile-out", prefix]
+    if exe:
+        extra += ["--py-spy", exe]
+    t0 = time.time()
+    res = run_adapter(pid, server, args, 0, extra, tag="profile",
+                      hard_timeout=4 * timeout + args.profile_tasks / 100.0 + 180)
+    res["wall_s"] = round(time.time() - t0, 1)
+    res["label"] = spec["label"]
+    if spy_err:
+        res["py_spy_setup_error"] = spy_err
+    prof = res.get("profile")
+    if res.get("ok") and prof:
+        log("%-13s profile (%s): %s" % (pid, prof.get("method"), ", ".join(
+            "%s %.1f%%" % (r["key"], r["pct"] or 0) for r in prof.get("rows", []))))
+    else:
+        log("%-13s profile FAILED: %s" % (pid, (res.get("error") or "?").splitlines()[0]))
+    try:
+        redis_cmd(server.port, "FLUSHALL", timeout=60)
+    except OSError:
+        pass
+    return res
 
 
 # ---------------------------------------------------------------------------
@@ -417,6 +583,356 @@ def fmt_ratio(r):
     return " (%.2g×)" % r
 
 
+def md_rel(path, md_path):
+    """`path` as a link relative to the markdown file's directory."""
+    return os.path.relpath(os.path.abspath(path), os.path.dirname(os.path.abspath(md_path)))
+
+
+def fmt_int(v):
+    return "n/a" if v is None else "{:,.0f}".format(v)
+
+
+def pct(v, of):
+    return "n/a" if (v is None or not of) else "%.0f%%" % (100.0 * v / of)
+
+
+def ceiling_figures(report):
+    """(redis-benchmark PING_MBULK median, redis-py client PING median,
+    redis-py connection PING median), each None when missing."""
+    rb = report.get("redis_benchmark") or {}
+    mb = rb.get("PING_MBULK") or next((v for k, v in rb.items() if not k.startswith("_")), None)
+    pc = report.get("python_ceiling") or {}
+    return mb, pc.get("client_rps"), pc.get("connection_rps")
+
+
+def python_ceiling_lines(report):
+    lines = []
+    pc = report.get("python_ceiling") or {}
+    mb, client, conn = ceiling_figures(report)
+    if client:
+        runs = [r["client_rps"] for r in pc.get("runs", []) if r.get("client_rps")]
+        spread = (" (range %s–%s over %d runs)" % (fmt_int(min(runs)), fmt_int(max(runs)), len(runs))
+                  if len(runs) > 1 else "")
+        first = (pc.get("runs") or [{}])[0]
+        lines.append("From Python: one redis-py %s client%s (the `rpqueue_new` venv) doing `PING` "
+                     "in a loop for %g s, once per repeat: **%s requests/s** median for "
+                     "`Redis.ping()`%s. The same loop on one checked-out connection "
+                     "(`send_command` + `read_response`, below redis-py's per-command wrappers, "
+                     "as rpqueue's `execute()` holds its own connection): %s requests/s." % (
+                         first.get("redis_py", "?"),
+                         " with the hiredis parser" if first.get("hiredis") else
+                         " (no hiredis: pure-Python parser)",
+                         pc.get("seconds", 2), fmt_int(client), spread, fmt_int(conn)))
+    elif pc.get("error"):
+        lines.append("The Python ceiling did not run: %s" % pc["error"])
+    lines.append("")
+    rows = [(p["label"], (p.get("median") or {}).get("enqueue_single"))
+            for p in report["peers"].values() if (p.get("median") or {}).get("enqueue_single")]
+    if rows and (mb or client):
+        lines.append("Single-call enqueue (`execute()` and equivalents: one task per call, "
+                     "calls one after another on one client) as a share of these ceilings:")
+        lines.append("")
+        lines.append("| system | enqueue, single calls (tasks/s) | % of redis-benchmark PING | "
+                     "% of redis-py `Redis.ping()` | % of redis-py connection PING |")
+        lines.append("| --- | ---: | ---: | ---: | ---: |")
+        for label, v in rows:
+            lines.append("| %s | %s | %s | %s | %s |" % (label, fmt_int(v), pct(v, mb), pct(v, client),
+                                                       pct(v, conn)))
+        lines.append("")
+    return lines
+
+
+def backlog_lines(report):
+    bl = report.get("backlog")
+    if not bl:
+        return []
+    cfg = report["config"].get("backlog") or {}
+    lines = ["## Backlog scaling", ""]
+    lines.append(
+        "For each system and each size N: `FLUSHALL`, then N no-op tasks are queued with the "
+        "system's fastest enqueue API (below), and Redis `used_memory` less the memory of client "
+        "buffers (`mem_clients_normal`) is read before and after: **memory per queued task** = "
+        "difference / N. A fill that takes longer than %gs is cut short and marked ‡. Then, with "
+        "the backlog in place, %d probe(s): enqueue %s more tasks with single calls (rate), "
+        "then start 1 worker process and time its first %s tasks, counted as in the drain "
+        "phases (first task start to the end of the last); the worker is then stopped and the "
+        "rest of the backlog stays. Cells are medians over the probes, with min–max when there "
+        "is more than one." % (cfg.get("fill_cap", 0), cfg.get("repeat", 1),
+                               fmt_int(cfg.get("probe")), fmt_int(cfg.get("probe"))))
+    lines.append("")
+    for pid, entry in bl.items():
+        api = next((r.get("fill_api") for r in entry["sizes"].values() if r.get("fill_api")), None)
+        if api:
+            lines.append("- %s fills with: %s" % (entry["label"], api))
+    lines.append("")
+    lines.append("| system | queued | memory per queued task (bytes) | enqueue, single calls "
+                 "(tasks/s) | drain, 1 process (tasks/s) | fill time (s) |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+    base = bl.get(BASELINE, {}).get("sizes", {})
+
+    def probe_cell(res, key):
+        vals = [r.get(key) for r in res.get("probes") or [] if r.get(key) is not None]
+        v = res.get(key)
+        if v is None:
+            return "failed" if res.get("ok") else "n/a"
+        cell = fmt_int(v)
+        if len(vals) > 1:
+            cell += " (%s–%s)" % (fmt_int(min(vals)), fmt_int(max(vals)))
+        if key == "drain_1" and not res.get("drain_complete", True):
+            cell += " †"
+        return cell
+
+    notes = []
+    for pid, entry in bl.items():
+        if entry.get("error") and not entry["sizes"]:
+            lines.append("| %s | failed: %s | | | | |" % (entry["label"], entry["error"].splitlines()[0][:120]))
+            continue
+        for size, res in entry["sizes"].items():
+            if not res.get("ok") and not res.get("fill"):
+                lines.append("| %s | %s | failed: %s | | | |" % (
+                    entry["label"], fmt_int(int(size)), (res.get("error") or "?").splitlines()[0][:120]))
+                continue
+            fill = res.get("fill") or {}
+            queued = fmt_int(fill.get("filled"))
+            if fill.get("capped"):
+                queued += " ‡ (of %s)" % fmt_int(int(size))
+            mem = (res.get("memory") or {}).get("bytes_per_task")
+            mcell = "n/a" if mem is None else "{:,.0f}".format(mem)
+            bmem = ((base.get(size) or {}).get("memory") or {}).get("bytes_per_task")
+            if mem is not None and bmem and pid != BASELINE:
+                mcell += fmt_ratio(mem / bmem)
+            lines.append("| %s | %s | %s | %s | %s | %s |" % (
+                entry["label"], queued, mcell, probe_cell(res, "enqueue_single"),
+                probe_cell(res, "drain_1"),
+                "n/a" if fill.get("seconds") is None else "%.1f" % fill["seconds"]))
+            for e in res.get("errors") or []:
+                notes.append("%s, %s queued: phase %s failed: %s" % (
+                    entry["label"], fmt_int(int(size)), e.get("phase"),
+                    (e.get("error") or "?").splitlines()[0][:200]))
+    lines.append("")
+    if base:
+        lines.append("Memory ratios in parentheses are relative to rpqueue 0.33.7 at the same N "
+                     "(below 1 is smaller).")
+        lines.append("")
+    ratios = backlog_ratios(report)
+    if ratios:
+        lo, hi = ratios["sizes"]
+        capped = [bl[pid]["label"] for pid in ratios["peers"]
+                  if ((bl[pid]["sizes"].get(str(hi)) or {}).get("fill") or {}).get("capped")]
+        lines.append("Rates at %s queued relative to %s queued (issue #6 asks for rates within "
+                     "20%%, i.e. a ratio of at least 0.80)%s:" % (
+                         fmt_int(hi), fmt_int(lo),
+                         "; for %s the largest backlog was capped (‡), so its ratio is at the "
+                         "size actually queued" % ", ".join(capped) if capped else ""))
+        lines.append("")
+        lines.append("| system | enqueue, single calls | drain, 1 process |")
+        lines.append("| --- | ---: | ---: |")
+        for pid, r in ratios["peers"].items():
+            lines.append("| %s | %s | %s |" % (
+                bl[pid]["label"], "n/a" if r["enqueue_single"] is None else "%.2f" % r["enqueue_single"],
+                "n/a" if r["drain_1"] is None else "%.2f" % r["drain_1"]))
+        lines.append("")
+    if any(not r.get("drain_complete", True) for e in bl.values() for r in e["sizes"].values()):
+        lines.append("† a drain probe was cut off at the time cap (%gs after the worker started): "
+                     "rate over the tasks that ran." % report["config"]["phase_timeout"])
+        lines.append("")
+    for n in notes:
+        lines.append("- %s" % n)
+    if notes:
+        lines.append("")
+    return lines
+
+
+def backlog_ratios(report):
+    """{'sizes': (smallest, largest), 'peers': {pid: {metric: largest/smallest}}} or None."""
+    bl = report.get("backlog") or {}
+    sizes = sorted({int(s) for e in bl.values() for s in e["sizes"]})
+    if len(sizes) < 2:
+        return None
+    lo, hi = str(sizes[0]), str(sizes[-1])
+    out = {"sizes": (sizes[0], sizes[-1]), "peers": {}}
+    for pid, e in bl.items():
+        a, b = e["sizes"].get(lo) or {}, e["sizes"].get(hi) or {}
+        r = {}
+        for key in ("enqueue_single", "drain_1"):
+            r[key] = (b[key] / a[key]) if (a.get(key) and b.get(key)) else None
+        out["peers"][pid] = r
+    return out
+
+
+def profile_lines(report, md_path):
+    res = report.get("profile")
+    if not res:
+        return []
+    lines = ["## Where a task's time goes", ""]
+    prof = res.get("profile")
+    if not res.get("ok") or not prof:
+        lines.append("The profile run failed: %s" % (res.get("error") or "?").splitlines()[0])
+        lines.append("")
+        return lines
+    t = prof["timing"]
+    rate = prof.get("drain_rate")
+    passes = prof.get("passes") or {}
+    prof_rates = ", ".join("%s %s tasks/s" % (name, fmt_int(passes[tag].get("drain_rate")))
+                           for tag, name in (("wall", "`--idle`"), ("gil", "`--gil`"),
+                                             ("cprofile", "cProfile"))
+                           if tag in passes and passes[tag].get("drain_rate"))
+    lines.append(
+        "%s, 1 worker process with 1 thread, draining %s no-op tasks (the same task body as "
+        "the drain phases: one `INCR`), once with no profiler and then under **%s**%s. "
+        "Without a profiler the drain ran at %s tasks/s; in that window (%s tasks, %.2f s) the "
+        "worker thread spent **%.1f µs per task**: %.1f µs on a CPU (%.1f user, %.1f system), "
+        "%.1f µs runnable but waiting for a free core, and %.1f µs blocked, waiting for "
+        "Redis's replies. Under the profiler: %s%s." % (
+            res.get("label", PROFILE_PEER), fmt_int(report["config"].get("profile_tasks")),
+            prof.get("profiler", prof.get("method")),
+            (" (fallback: %s)" % res["fallback_reason"]) if res.get("fallback_reason") else "",
+            fmt_int(rate), fmt_int(t["tasks"]), t["wall_s"], t["wall_us"], t["run_us"],
+            t["user_us"], t["sys_us"], t["runq_us"],
+            max(0.0, t["wall_us"] - t["run_us"] - t["runq_us"]), prof_rates or "n/a",
+            ("; py-spy `--idle` itself used %.0f%% of a core" % (100 * prof["profiler_cpu_share"]))
+            if prof.get("profiler_cpu_share") is not None else ""))
+    lines.append("")
+    lines.append("| where the time goes | µs per task | share |")
+    lines.append("| --- | ---: | ---: |")
+    split = prof.get("task_split") or {}
+    for r in prof["rows"]:
+        lines.append("| %s | %.1f | %.1f%% |" % (r["label"], r["us"], r["pct"] or 0))
+        if r["key"] == "task" and prof.get("method") == "py-spy":
+            for key, label in (("task_redis_wait", "its `INCR` round trip"),
+                               ("task_python", "its Python (redis-py's `incr()` call path)")):
+                if key in split:
+                    lines.append("| &nbsp;&nbsp;of which %s | %.1f | %.1f%% |" % (
+                        label, split[key]["us"], split[key]["pct"] or 0))
+    lines.append("| **total (wall time per task)** | **%.1f** | 100%% |" % t["wall_us"])
+    lines.append("")
+    if prof.get("method") == "cProfile":
+        tc = prof.get("task_cumulative") or {}
+        lines.append("cProfile sees no stacks: the task's own `INCR` (its redis-py calls and its "
+                     "socket wait) is counted in the redis-py and round-trip rows; the task body "
+                     "as a whole took %s%% of the profiled thread time. cProfile also inflates "
+                     "Python time (about 2× per call here)." % tc.get("pct", "?"))
+        lines.append("")
+    if prof.get("top_python"):
+        lines.append("Top functions by self time while on a CPU in Python (%s; µs per task "
+                     "scaled to the measured user time):" % prof.get("method"))
+        lines.append("")
+        lines.append("| function | file | category | µs per task | % of Python time |")
+        lines.append("| --- | --- | --- | ---: | ---: |")
+        for f in prof["top_python"]:
+            fn = f["function"].replace("|", "\\|")
+            fl = f["file"]
+            if "site-packages/" in fl:
+                fl = fl.split("site-packages/", 1)[1]
+            elif "/src/" in fl:
+                fl = fl.split("/src/", 1)[1]
+            lines.append("| `%s` | %s | %s | %s | %s |" % (
+                fn, fl, f["category"], "n/a" if f["us"] is None else "%.2f" % f["us"],
+                "n/a" if f["pct_of_python"] is None else "%.1f%%" % f["pct_of_python"]))
+        lines.append("")
+    samples = prof.get("samples") or {}
+    if prof.get("method") == "py-spy":
+        lines.append(
+            "How the split is made: the totals come from the kernel's accounting of the worker "
+            "thread during the drain without a profiler (`/proc/<pid>/task/<tid>/schedstat`: "
+            "time on a CPU and time waiting for one; `stat`: the user/system split). Blocked "
+            "time plus system "
+            "time is Redis round trips (send/recv), divided between the queue's own calls and "
+            "the task's `INCR` by their socket samples in a py-spy `--idle` pass (%s of %s "
+            "worker-thread samples). User time is divided among the Python rows by the samples "
+            "that run Python: the other %s samples of that pass, pooled with %s from a drain of "
+            "twice as many tasks under py-spy `--gil`, which only samples the thread while it "
+            "holds the GIL. The raw `--idle` shares are not used directly: on a 2-core machine "
+            "the sampler mostly gets a core when the worker blocks, so they overstate the wait "
+            "(raw shares: `latest.json`, `profile.raw_shares`)." % (
+                fmt_int(samples.get("socket")), fmt_int(samples.get("worker_thread")),
+                fmt_int(samples.get("python_idle_pass")), fmt_int(samples.get("python_gil_pass"))))
+        if (samples.get("python") or 0) < 300:
+            lines.append("")
+            lines.append("Only %s Python samples: the split of the Python time is rough." %
+                         fmt_int(samples.get("python")))
+    else:
+        lines.append(
+            "How the split is made: the totals come from the kernel's accounting of the worker "
+            "thread during the drain without a profiler (`/proc/<pid>/task/<tid>/schedstat`, "
+            "`stat`); "
+            "blocked plus system time is counted as Redis round trips, and user time is divided "
+            "among the Python rows by cProfile's self times.")
+    lines.append("")
+    svgs = prof.get("svg_files") or {}
+    links = []
+    for tag, what in (("wall", "all samples, waits included (raw, uncalibrated shares)"),
+                      ("gil", "Python only (`--gil` samples)")):
+        path = svgs.get(tag)
+        if path and os.path.exists(path):
+            links.append("[%s](%s): %s" % (os.path.basename(path), md_rel(path, md_path), what))
+    if links:
+        lines.append("Flame graphs of the worker thread (root at the top; hover a box for its "
+                     "samples and share): " + "; ".join(links) + ".")
+        lines.append("")
+    return lines
+
+
+def targets_lines(report):
+    """The issue #6 targets that this run's figures speak to."""
+    peers = report.get("peers") or {}
+    new = (peers.get("rpqueue_new") or {}).get("median") or {}
+    lines = []
+    mb, client, conn = ceiling_figures(report)
+    ex = new.get("enqueue_single")
+    if ex and (mb or client):
+        parts = []
+        if mb:
+            parts.append("%s of redis-benchmark's %s/s" % (pct(ex, mb), fmt_int(mb)))
+        if client:
+            parts.append("%s of redis-py `Redis.ping()`'s %s/s" % (pct(ex, client), fmt_int(client)))
+        if conn:
+            parts.append("%s of redis-py connection PING's %s/s" % (pct(ex, conn), fmt_int(conn)))
+        met = [("redis-benchmark", ex >= 0.8 * mb) if mb else None,
+               ("redis-py PING", ex >= 0.8 * client) if client else None]
+        lines.append("- Single `execute()` ≥ 80%% of the one-client round-trip ceiling: %s/s = %s. "
+                     "Met against %s." % (fmt_int(ex), "; ".join(parts),
+                                          ", ".join("%s: %s" % (n, "yes" if ok else "no")
+                                                    for n, ok in filter(None, met))))
+    ratios = backlog_ratios(report)
+    if ratios and "rpqueue_new" in ratios["peers"]:
+        r = ratios["peers"]["rpqueue_new"]
+        lo, hi = ratios["sizes"]
+        vals = [v for v in (r["enqueue_single"], r["drain_1"]) if v is not None]
+        lines.append("- Rates at %s queued within 20%% of those at %s (ratio at least 0.80): "
+                     "enqueue %s, drain %s. Met: %s." % (
+                         fmt_int(hi), fmt_int(lo),
+                         "n/a" if r["enqueue_single"] is None else "%.2f" % r["enqueue_single"],
+                         "n/a" if r["drain_1"] is None else "%.2f" % r["drain_1"],
+                         "yes" if vals and len(vals) == 2 and min(vals) >= 0.8 else "no"))
+    bl = report.get("backlog") or {}
+    if "rpqueue_new" in bl and BASELINE in bl:
+        cmp = []
+        ok = True
+        for size, res in bl["rpqueue_new"]["sizes"].items():
+            m = (res.get("memory") or {}).get("bytes_per_task")
+            b = ((bl[BASELINE]["sizes"].get(size) or {}).get("memory") or {}).get("bytes_per_task")
+            if m is not None and b:
+                cmp.append("%s queued: %.0f vs %.0f bytes" % (fmt_int(int(size)), m, b))
+                ok = ok and m <= b
+        if cmp:
+            lines.append("- Memory per queued no-op task no larger than the original's: %s. "
+                         "Met: %s." % ("; ".join(cmp), "yes" if ok else "no"))
+    d1, d2 = new.get("drain_1"), new.get("drain_2")
+    if d1 and d2:
+        lines.append("- 2 worker processes ≥ 1.8× one: %s / %s = %.2f×. Met: %s." % (
+            fmt_int(d2), fmt_int(d1), d2 / d1, "yes" if d2 >= 1.8 * d1 else "no"))
+    prof = (report.get("profile") or {}).get("profile")
+    if prof:
+        lines.append('- Hot paths profiled: see "Where a task\'s time goes".')
+    if not lines:
+        return []
+    return ["## Issue #6 targets", "",
+            "For `rpqueue (this repo)`, from the figures above (%s):" % (
+                "a quick smoke run: not a measurement" if report["config"].get("quick")
+                else "medians of this run"), ""] + lines + [""]
+
+
 def write_markdown(path, report):
     m = report["machine"]
     cfg = report["config"]
@@ -481,6 +997,7 @@ def write_markdown(path, report):
     else:
         lines.append("redis-benchmark did not run.")
     lines.append("")
+    lines += python_ceiling_lines(report)
     lines.append("## Results")
     lines.append("")
     base = report["peers"].get(BASELINE, {})
@@ -557,8 +1074,11 @@ def write_markdown(path, report):
     lines.append("Pinned package versions: `benchmarks/peers/<peer>/requirements.txt`.")
     lines.append("")
     if report.get("plot"):
-        lines.append("![drain rates](benchmarks/results/drain.png)")
+        lines.append("![drain rates](%s)" % md_rel(os.path.join(REPO, report["plot"]), path))
         lines.append("")
+    lines += backlog_lines(report)
+    lines += profile_lines(report, path)
+    lines += targets_lines(report)
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
@@ -641,6 +1161,38 @@ def parse_args(argv=None):
                     help="time cap of the latency phase in seconds (default 10)")
     ap.add_argument("--no-plot", action="store_true", help="skip the matplotlib venv and drain.png")
     ap.add_argument("--markdown", default=os.path.join(REPO, "BENCHMARKS.md"))
+    ap.add_argument("--results-dir", default=RESULTS,
+                    help="where latest.json, drain.png and drain-profile.svg go "
+                         "(default benchmarks/results)")
+    ap.add_argument("--full", action="store_true",
+                    help="the default run plus --backlog and --profile")
+    ap.add_argument("--py-ceiling-seconds", type=float, default=2.0,
+                    help="length of the redis-py PING loop (Python ceiling), per repeat "
+                         "(default 2; 0 skips it)")
+    g = ap.add_argument_group("backlog scaling (--backlog)")
+    g.add_argument("--backlog", action="store_true",
+                   help="also measure memory per queued task, enqueue and drain rates with "
+                        "large backlogs queued")
+    g.add_argument("--backlog-sizes", default=None,
+                   help="comma-separated backlog sizes (default 10000,100000,1000000; "
+                        "1000,10000 with --quick)")
+    g.add_argument("--backlog-probe", type=int, default=None,
+                   help="tasks enqueued and drained per probe (default 20000; 1000 with --quick)")
+    g.add_argument("--backlog-repeat", type=int, default=None,
+                   help="probes per backlog size, medians reported (default 3; 1 with --quick)")
+    g.add_argument("--backlog-peers", default="rpqueue_new,rpqueue_orig",
+                   help="systems for the backlog phase (default rpqueue_new,rpqueue_orig)")
+    g.add_argument("--fill-cap", type=float, default=180.0,
+                   help="seconds after which filling one backlog stops, marked ‡ (default 180)")
+    g = ap.add_argument_group("profile (--profile)")
+    g.add_argument("--profile", action="store_true",
+                   help="also profile our worker draining no-op tasks (py-spy, else cProfile)")
+    g.add_argument("--profile-tasks", type=int, default=None,
+                   help="tasks counted in the profiled drain (default 20000; 2000 with --quick)")
+    g.add_argument("--profiler", choices=("auto", "py-spy", "cprofile"), default="auto",
+                   help="auto: py-spy, and cProfile if py-spy cannot be installed or attach")
+    g.add_argument("--profile-rate", type=int, default=1000,
+                   help="py-spy samples per second (default 1000)")
     a = ap.parse_args(argv)
     if a.tasks is None:
         a.tasks = 2000 if a.quick else 20000
@@ -652,6 +1204,30 @@ def parse_args(argv=None):
         ap.error("--tasks must be 1..1,000,000 and --repeat 1..20")
     if a.latency_samples < 0 or a.latency_samples > 100_000:
         ap.error("--latency-samples must be 0..100,000")
+    if a.full:
+        a.backlog = a.profile = True
+    if a.backlog_sizes is None:
+        a.backlog_sizes = "1000,10000" if a.quick else "10000,100000,1000000"
+    try:
+        a.backlog_sizes = sorted({int(x.replace("_", "")) for x in a.backlog_sizes.split(",")
+                                  if x.strip()})
+    except ValueError:
+        ap.error("--backlog-sizes must be comma-separated integers")
+    if not a.backlog_sizes or min(a.backlog_sizes) < 1 or max(a.backlog_sizes) > 10_000_000:
+        ap.error("--backlog-sizes must be 1..10,000,000")
+    if a.backlog_probe is None:
+        a.backlog_probe = 1000 if a.quick else 20000
+    if a.backlog_repeat is None:
+        a.backlog_repeat = 1 if a.quick else 3
+    if a.profile_tasks is None:
+        a.profile_tasks = 2000 if a.quick else 20000
+    if not 1 <= a.backlog_probe <= 1_000_000 or not 1 <= a.backlog_repeat <= 20:
+        ap.error("--backlog-probe must be 1..1,000,000 and --backlog-repeat 1..20")
+    if not 100 <= a.profile_tasks <= 1_000_000 or not 10 <= a.profile_rate <= 5000:
+        ap.error("--profile-tasks must be 100..1,000,000 and --profile-rate 10..5000")
+    if a.fill_cap <= 0 or a.py_ceiling_seconds < 0:
+        ap.error("--fill-cap must be > 0 and --py-ceiling-seconds >= 0")
+    a.results_dir = os.path.abspath(a.results_dir)
     if a.peers:
         wanted = []
         for tok in [t.strip() for t in a.peers.split(",") if t.strip()]:
@@ -662,7 +1238,18 @@ def parse_args(argv=None):
         a.peer_ids = [p for p in PEERS if p in wanted]
     else:
         a.peer_ids = list(DEFAULT_PEERS)
+    a.backlog_peers = _peer_list(ap, a.backlog_peers) if a.backlog else []
     return a
+
+
+def _peer_list(ap, text):
+    out = []
+    for tok in [t.strip() for t in text.split(",") if t.strip()]:
+        if tok not in PEERS:
+            ap.error("unknown peer %r (known: %s)" % (tok, ", ".join(PEERS)))
+        if tok not in out:
+            out.append(tok)
+    return out
 
 
 def main(argv=None):
@@ -671,14 +1258,21 @@ def main(argv=None):
                          + (sys.argv[1:] if argv is None else argv))
     t_start = time.time()
     os.makedirs(WORK, exist_ok=True)
-    os.makedirs(RESULTS, exist_ok=True)
+    os.makedirs(args.results_dir, exist_ok=True)
 
     def on_term(signum, frame):
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, on_term)
 
-    log("peers: %s; tasks=%d repeat=%d" % (", ".join(args.peer_ids), args.tasks, args.repeat))
-    setup = setup_venvs(args.peer_ids, not args.no_plot)
+    log("peers: %s; tasks=%d repeat=%d%s%s" % (
+        ", ".join(args.peer_ids), args.tasks, args.repeat,
+        "; backlog %s on %s" % (",".join(str(n) for n in args.backlog_sizes),
+                                ",".join(args.backlog_peers)) if args.backlog else "",
+        "; profile %d tasks" % args.profile_tasks if args.profile else ""))
+    # the rpqueue_new venv also runs the Python ceiling and the profile
+    needed = list(dict.fromkeys(args.peer_ids + args.backlog_peers + [CEILING_PEER]
+                                + ([PROFILE_PEER] if args.profile else [])))
+    setup = setup_venvs(needed, not args.no_plot)
     for venv, err in setup.items():
         if err:
             log("venv %s: %s" % (venv, err))
@@ -693,6 +1287,8 @@ def main(argv=None):
 
     server = RedisServer()
     bench_runs, bench_detail = [], []
+    py_ceiling_runs, py_ceiling_error = [], None
+    backlog, profile = None, None
     loads = []
     server.start()
     log("redis-server on 127.0.0.1:%d" % server.port)
@@ -705,6 +1301,16 @@ def main(argv=None):
                 log("repeat %d/%d: redis-benchmark %s" % (k + 1, args.repeat, rb))
             except (OSError, subprocess.SubprocessError) as exc:
                 log("redis-benchmark failed: %s" % exc)
+            if args.py_ceiling_seconds > 0:
+                try:
+                    pc = python_ceiling(server.port, args.py_ceiling_seconds)
+                    py_ceiling_runs.append(pc)
+                    log("repeat %d/%d: redis-py PING %s/s (Redis.ping), %s/s (connection)" % (
+                        k + 1, args.repeat, fmt_num(pc.get("client_rps")),
+                        fmt_num(pc.get("connection_rps"))))
+                except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+                    py_ceiling_error = "%s: %s" % (type(exc).__name__, exc)
+                    log("Python ceiling failed: %s" % py_ceiling_error)
             for pid in args.peer_ids:
                 if pid in dead:
                     continue
@@ -731,6 +1337,13 @@ def main(argv=None):
                     # (import error, broken install) is not retried
                     if k == 0 and not any(v is not None for v in flat(res).values()):
                         dead[pid] = res.get("error") or "failed"
+        if args.backlog:
+            backlog = run_backlog_phase(server, args, setup)
+        if args.profile:
+            if not server.alive():
+                server.stop()
+                server.start()
+            profile = run_profile_phase(server, args, setup)
     finally:
         server.stop()
 
@@ -742,25 +1355,39 @@ def main(argv=None):
         rb_med[key] = statistics.median(vals)
     if bench_runs:
         rb_med["_runs"] = len(bench_runs)
+    py_ceiling = {"runs": py_ceiling_runs, "seconds": args.py_ceiling_seconds,
+                  "error": py_ceiling_error}
+    for key in ("client_rps", "connection_rps"):
+        vals = [r[key] for r in py_ceiling_runs if r.get(key)]
+        py_ceiling[key] = statistics.median(vals) if vals else None
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": cmdline,
         "config": {"tasks": args.tasks, "repeat": args.repeat, "quick": args.quick,
                    "latency_samples": args.latency_samples, "phase_timeout": args.phase_timeout,
-                   "latency_timeout": args.latency_timeout, "peers": args.peer_ids},
+                   "latency_timeout": args.latency_timeout, "peers": args.peer_ids,
+                   "backlog": {"sizes": args.backlog_sizes, "probe": args.backlog_probe,
+                               "repeat": args.backlog_repeat, "peers": args.backlog_peers,
+                               "fill_cap": args.fill_cap} if args.backlog else None,
+                   "profile_tasks": args.profile_tasks if args.profile else None,
+                   "profiler": args.profiler if args.profile else None,
+                   "full": args.full},
         "machine": machine_facts(),
         "repo": repo_state(),
         "redis_benchmark": rb_med,
         "redis_benchmark_runs": bench_detail,
         "redis_benchmark_runs_rps": bench_runs,
+        "python_ceiling": py_ceiling,
+        "backlog": backlog,
+        "profile": profile,
         "loadavg_1min_before_each_peer_run": loads,
         "peers": peers,
         "baseline": BASELINE,
         "plot": None,
         "runtime_s": None,
     }
-    json_path = os.path.join(RESULTS, "latest.json")
-    png_path = os.path.join(RESULTS, "drain.png")
+    json_path = os.path.join(args.results_dir, "latest.json")
+    png_path = os.path.join(args.results_dir, "drain.png")
     report["runtime_s"] = round(time.time() - t_start, 1)
     with open(json_path, "w") as f:
         json.dump(report, f, indent=1)

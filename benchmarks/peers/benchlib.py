@@ -46,6 +46,9 @@ K_LAST = "bench:t_last"
 K_FINISHED = "bench:finished"
 K_LAT = "bench:lat"
 
+# backlog fills are sent in chunks of this many tasks
+FILL_CHUNK = 10000
+
 ENV_URL = "BENCH_REDIS_URL"
 ENV_TOTAL = "BENCH_TOTAL"
 
@@ -136,6 +139,24 @@ class Peer:
     def enqueue_stamp(self):
         raise NotImplementedError
 
+    # backlog phase: the fastest way this system has to queue many no-ops
+    fill_api = None  # description; None: the batch API if any, else single calls
+
+    def fill(self, n):
+        """Queue n no-op tasks as fast as the system allows (backlog set-up,
+        not a reported rate). Called in chunks of at most 10,000."""
+        if self.batch_api:
+            self.enqueue_batch(n)
+        else:
+            self.enqueue_noops(n)
+
+    def describe_fill(self):
+        return self.fill_api or self.batch_api or "single calls"
+
+    # profile phase: a (file suffix, function name) that only the worker
+    # thread's stacks contain, e.g. ("rpqueue/worker/loop.py", "run")
+    profile_marker = None
+
     # workers -------------------------------------------------------------
     def worker_commands(self, processes):
         """List of argv lists, one per OS process to launch, so that in total
@@ -149,12 +170,31 @@ class Peer:
         pass
 
 
+def _pyspy_version(exe):
+    try:
+        return subprocess.run([exe, "--version"], capture_output=True, text=True,
+                              timeout=30).stdout.split()[-1]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "?"
+
+
+def _cpu_seconds(pid):
+    """User + system CPU seconds of a live process, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+        fields = stat[stat.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class Workers:
     """Launches worker commands in their own process groups, records the
     groups in a pid file (so the harness can clean up after a crash), and
     stops them."""
 
-    def __init__(self, peer, processes, total, workdir, tag):
+    def __init__(self, peer, processes, total, workdir, tag, commands=None):
         self.peer = peer
         self.procs = []
         self.logs = []
@@ -168,7 +208,7 @@ class Workers:
             [peer_dir, here] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         env.update(peer.worker_env())
         self.pidfile = os.path.join(workdir, "workers.pids")
-        for i, argv in enumerate(peer.worker_commands(processes)):
+        for i, argv in enumerate(commands or peer.worker_commands(processes)):
             logpath = os.path.join(workdir, "worker-%s-%d.log" % (tag, i))
             logf = open(logpath, "wb")
             self.logs.append(logpath)
@@ -255,11 +295,13 @@ class Run:
         dt = time.perf_counter() - t0
         return n / dt, dt
 
-    def drain(self, processes, tag):
+    def drain(self, processes, tag, n=None, more_queued=False):
         """Start `processes` workers on the pre-filled queue and wait until
-        all tasks ran (or the phase timeout).  Returns (rate, info, workers).
-        The workers are left running so the caller may reuse them."""
-        n = self.args.tasks
+        n (default --tasks) tasks ran (or the phase timeout).  Returns (rate,
+        info, workers).  The workers are left running so the caller may
+        reuse them.  more_queued: the queue holds more than n tasks (backlog
+        phase), so executions past n are expected, not duplicates."""
+        n = self.args.tasks if n is None else n
         self.r.delete(K_DONE, K_FIRST, K_LAST, K_FINISHED)
         w = Workers(self.peer, processes, n, self.workdir, tag)
         deadline = w.started + self.args.phase_timeout
@@ -279,7 +321,8 @@ class Run:
             finished = True  # the last task ended between our last BLPOP and the deadline
         now = time.time()
         done_at_cut = int(self.r.get(K_DONE) or 0)
-        time.sleep(0.3)  # let duplicates (if any) show up before we count
+        if not more_queued:
+            time.sleep(0.3)  # let duplicates (if any) show up before we count
         done = int(self.r.get(K_DONE) or 0)
         first = self.r.get(K_FIRST)
         info = {"processes": processes, "complete": finished, "executed": done,
@@ -299,7 +342,9 @@ class Run:
             rate = done_at_cut / elapsed if elapsed > 0 else None
             done = done_at_cut
         info["elapsed_s"] = round(elapsed, 4)
-        if finished and done != n:
+        if more_queued:
+            info["executed"] = n if finished else done
+        elif finished and done != n:
             info["duplicates"] = done - n
         return rate, info, w
 
@@ -339,7 +384,7 @@ class Run:
         }
 
     # --- the protocol ------------------------------------------------------
-    def _phase(self, name, fn):
+    def _phase(self, name, fn, flush=True):
         """Run one phase; a failing phase is recorded and the next one runs."""
         try:
             fn()
@@ -348,10 +393,11 @@ class Run:
             msg = "%s: %s" % (type(exc).__name__, exc)
             log("phase %s failed: %s" % (name, msg))
             self.result["errors"].append({"phase": name, "error": msg[:2000]})
-            try:
-                self.flush()
-            except Exception:
-                pass
+            if flush:
+                try:
+                    self.flush()
+                except Exception:
+                    pass
             return False
 
     def run(self):
@@ -437,6 +483,311 @@ class Run:
                     state["w"].stop()
         self.flush()
 
+    # --- backlog phase (run.py --backlog) ------------------------------------
+    def used_memory(self):
+        """used_memory less the memory of normal clients (their query and
+        output buffers hold pipelines in flight, not queued tasks)."""
+        info = self.r.info("memory")
+        return int(info["used_memory"]) - int(info.get("mem_clients_normal", 0)), {
+            k: info.get(k) for k in ("used_memory", "mem_clients_normal", "used_memory_dataset",
+                                     "used_memory_scripts")}
+
+    def fill(self, n, cap_s=None):
+        """Queue n no-ops with the peer's fill API, in chunks; stop early
+        after cap_s seconds. Returns (filled, capped, seconds)."""
+        filled, capped = 0, False
+        t0 = time.perf_counter()
+        while filled < n:
+            k = min(FILL_CHUNK, n - filled)
+            self.peer.fill(k)
+            filled += k
+            if cap_s is not None and filled < n and time.perf_counter() - t0 > cap_s:
+                capped = True
+                break
+        return filled, capped, time.perf_counter() - t0
+
+    def run_backlog(self):
+        """Fill `--backlog-size` no-op tasks, report Redis memory per queued
+        task, then (repeated) the single-call enqueue rate of `--backlog-probe`
+        more tasks and the 1-process drain rate of the first `--backlog-probe`
+        tasks, with the backlog in place."""
+        a, p, res = self.args, self.peer, self.result
+        size, probe = a.backlog_size, a.backlog_probe
+        res.update(mode="backlog", backlog_size=size, probe_tasks=probe,
+                   fill_api=p.describe_fill())
+        self.flush()
+        p.setup()
+        # warm-up (connections, script loads, registries), thrown away
+        p.fill(100)
+        p.enqueue_noops(100)
+        self.flush()
+        time.sleep(0.2)
+        mem0, info0 = self.used_memory()
+        filled, capped, fill_s = self.fill(size, a.fill_cap)
+        mem1, info1 = self.used_memory()
+        res["fill"] = {"requested": size, "filled": filled, "capped": capped,
+                       "seconds": round(fill_s, 3), "rate": filled / fill_s if fill_s else None,
+                       "cap_s": a.fill_cap}
+        res["memory"] = {"before": info0, "after": info1,
+                         "bytes_per_task": (mem1 - mem0) / filled if filled else None}
+        log("backlog %d: filled %d in %.1fs (%s)%s, %.0f bytes/task" % (
+            size, filled, fill_s, p.describe_fill(), " CAPPED" if capped else "",
+            res["memory"]["bytes_per_task"] or 0))
+        probes = []
+        res["probes"] = probes
+        for i in range(a.backlog_repeat):
+            row = {}
+            probes.append(row)
+
+            def enqueue():
+                rate, dt = self.timed_enqueue(p.enqueue_noops, probe)
+                row["enqueue_single"] = rate
+
+            def drain():
+                rate, info, w = self.drain(1, "backlog%d-%d" % (size, i), n=probe, more_queued=True)
+                w.stop()
+                row["drain_1"] = rate
+                row["drain_1_info"] = info
+
+            self._phase("backlog_enqueue", enqueue, flush=False)
+            self._phase("backlog_drain", drain, flush=False)
+            log("backlog %d probe %d: enqueue %.0f/s, drain %.0f/s %s" % (
+                size, i + 1, row.get("enqueue_single") or 0, row.get("drain_1") or 0,
+                row.get("drain_1_info")))
+        for key in ("enqueue_single", "drain_1"):
+            vals = [r[key] for r in probes if r.get(key) is not None]
+            res[key] = statistics.median(vals) if vals else None
+        res["drain_complete"] = all((r.get("drain_1_info") or {}).get("complete", False)
+                                    for r in probes if r.get("drain_1") is not None)
+        self.flush()
+
+    # --- profile phase (run.py --profile) ------------------------------------
+    def _wait_first(self, w, deadline):
+        while not self.r.exists(K_FIRST):
+            if not w.alive():
+                raise RuntimeError("worker exited early\n" + w.tail())
+            if time.time() > deadline:
+                raise RuntimeError("no task ran within the time cap\n" + w.tail())
+            time.sleep(0.005)
+
+    def _window(self, pid):
+        import profiling
+        return time.time(), int(self.r.get(K_DONE) or 0), profiling.thread_times(pid)
+
+    def run_profile(self):
+        """Split our worker thread's time per no-op task into categories
+        (see profiling.py), from three drains of `--profile-tasks` tasks by 1
+        worker process, each on a freshly filled queue (_profiled_drain):
+
+        * with no profiler: the totals (the worker thread's wall, CPU and
+          run-queue time per task, profiling.window_timing), untouched by a
+          profiler's own CPU use;
+        * py-spy `--idle --nonblocking`: every sample, waits included: the
+          flame graph and the split of the socket time between the queue's
+          calls and the task's INCR;
+        * py-spy `--gil`, over twice as many tasks: only samples holding the
+          GIL, i.e. running Python: the split of the Python time and the top
+          functions.
+
+        When py-spy is missing or cannot attach, a cProfile drain replaces
+        the two py-spy ones (`--profiler auto`)."""
+        a, p, res = self.args, self.peer, self.result
+        n = a.profile_tasks
+        res.update(mode="profile", profile_tasks=n)
+        self.flush()
+        p.setup()
+        p.fill(100)
+        self.flush()
+        self._plain = self._profiled_drain(n, "plain")
+        tried = []
+        if a.profiler in ("auto", "py-spy"):
+            if a.py_spy and os.path.exists(a.py_spy):
+                try:
+                    self._profile_pyspy(n)
+                    return
+                except Exception as exc:
+                    tried.append("py-spy failed: %s: %s" % (type(exc).__name__,
+                                                            str(exc).splitlines()[0][:300]))
+                    log(tried[-1])
+                    if a.profiler == "py-spy":
+                        raise
+            else:
+                tried.append("py-spy not installed (%s)" % a.py_spy)
+                if a.profiler == "py-spy":
+                    raise RuntimeError(tried[-1])
+        res["fallback_reason"] = "; ".join(tried) or None
+        self._profile_cprofile(n)
+
+    def _refill(self, n):
+        """An empty database, then 2n tasks: n for the measured window and up
+        to n more drained before it starts (worker start-up, py-spy attach)."""
+        self.flush()
+        self.fill(2 * n)
+        self.r.delete(K_DONE, K_FIRST, K_LAST, K_FINISHED)
+
+    def _wait_done(self, w, target, deadline):
+        """Wait until `target` tasks have run in total. False when the time
+        cap passes or the queue ran dry (no progress for 3 s) first."""
+        last, last_change = -1, time.time()
+        while True:
+            done = int(self.r.get(K_DONE) or 0)
+            now = time.time()
+            if done >= target:
+                return True
+            if done != last:
+                last, last_change = done, now
+            if now > deadline or now - last_change > 3.0:
+                return False
+            if not w.alive():
+                raise RuntimeError("worker exited early\n" + w.tail())
+            time.sleep(0.01)
+
+    def _profiled_drain(self, n, tag, flags=None, commands=None):
+        """Fill, start 1 worker (with `commands` instead of the peer's, for
+        cProfile), attach py-spy with `flags` (None: no py-spy) once the
+        first task has run and py-spy says it is sampling, then measure the
+        window in which the next n tasks run. The worker is stopped after
+        the window with tasks still queued, so it is never idle inside it.
+        Returns {timing, drain_rate, complete[, stacks, samples, ...]}."""
+        import profiling
+        a = self.args
+        raw = os.path.join(self.workdir, "profile-%s.raw" % tag)
+        if os.path.exists(raw):
+            os.unlink(raw)
+        self._refill(n)
+        # a total that is never reached: no task signals the end here
+        w = Workers(self.peer, 1, 10 ** 12, self.workdir, "profile-" + tag, commands=commands)
+        spy = spy_cpu = None
+        splog = os.path.join(self.workdir, "py-spy-%s.log" % tag)
+        try:
+            deadline = w.started + a.profile_timeout
+            self._wait_first(w, deadline)
+            pid = w.procs[0].pid
+            if flags is not None:
+                with open(splog, "wb") as logf:
+                    spy = subprocess.Popen(
+                        [a.py_spy, "record", "--pid", str(pid), "--rate", str(a.profile_rate)]
+                        + flags + ["--subprocesses", "--format", "raw", "--output", raw],
+                        stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                        start_new_session=True)
+                with open(w.pidfile, "a") as f:
+                    f.write("%d\n" % spy.pid)
+                ready_by = min(deadline, time.time() + 20)
+                while True:
+                    with open(splog, "rb") as f:
+                        if b"Sampling process" in f.read():
+                            break
+                    if spy.poll() is not None or time.time() > ready_by:
+                        with open(splog, "rb") as f:
+                            text = f.read().decode("utf-8", "replace").strip()
+                        raise RuntimeError("py-spy did not start sampling (exit %s): %s" % (
+                            spy.poll(), text[-500:]))
+                    time.sleep(0.01)
+            before = self._window(pid)
+            complete = self._wait_done(w, before[1] + n, deadline)
+            after = self._window(pid)
+            if spy is not None:
+                spy_cpu = _cpu_seconds(spy.pid)
+                spy.send_signal(signal.SIGINT)
+                try:
+                    spy.wait(30)
+                except subprocess.TimeoutExpired:
+                    spy.kill()
+                    spy.wait(5)
+        finally:
+            if spy is not None and spy.poll() is None:
+                spy.kill()
+            w.stop()
+        timing = profiling.window_timing(before, after)
+        out = {"timing": timing, "drain_rate": timing["tasks"] / timing["wall_s"],
+               "complete": complete}
+        if flags is None:
+            log("profile pass %s: drain %.0f/s over %d tasks" % (
+                tag, out["drain_rate"], timing["tasks"]))
+            return out
+        with open(splog, "rb") as f:
+            spy_log = f.read().decode("utf-8", "replace")
+        if not os.path.exists(raw):
+            raise RuntimeError("py-spy wrote nothing (exit %s): %s" % (
+                spy.returncode, spy_log.strip()[-500:]))
+        worker = profiling.worker_stacks(profiling.read_raw(raw), self.peer.profile_marker)
+        out.update(stacks=worker, samples=sum(worker.values()), raw_file=raw,
+                   py_spy_log=spy_log.strip().splitlines()[-2:],
+                   command="py-spy record %s --rate %d" % (" ".join(flags), a.profile_rate))
+        if spy_cpu is not None and after[0] > before[0]:
+            # py-spy's own CPU use over its life (attach to stop) / the window
+            out["profiler_cpu_share"] = round(spy_cpu / (after[0] - before[0]), 3)
+        log("profile pass %s: %d worker samples, drain %.0f/s over %d tasks, %s" % (
+            tag, out["samples"], out["drain_rate"], timing["tasks"], out["py_spy_log"]))
+        return out
+
+    def _profile_pyspy(self, n):
+        import profiling
+        a, res = self.args, self.result
+        for path in (a.profile_out + ".svg", a.profile_out + "-python.svg"):
+            if os.path.exists(path):
+                os.unlink(path)
+        # --nonblocking: py-spy never stops the worker, which keeps its
+        # timing close to the plain pass's
+        wall = self._profiled_drain(n, "wall", ["--idle", "--nonblocking"])
+        if wall["samples"] < 50:
+            raise RuntimeError("py-spy got only %d samples of the worker thread: %s" % (
+                wall["samples"], wall["py_spy_log"]))
+        # only shares are taken from this pass: py-spy may stop the process
+        # for each sample (its default), which gives whole, consistent stacks
+        # twice the tasks: only about a third of the time runs Python, and
+        # only that is sampled here
+        gil = self._profiled_drain(2 * n, "gil", ["--gil"])
+        plain = self._plain
+        prof = profiling.breakdown_stacks(wall["stacks"], plain["timing"],
+                                          gil["stacks"] if gil["samples"] else None)
+        prof["drain_rate"] = plain["drain_rate"]
+        prof["complete"] = plain["complete"]
+        prof["profiler"] = "py-spy %s, two passes at %d samples/s (`--idle --nonblocking`, " \
+            "then `--gil`)" % (_pyspy_version(a.py_spy), a.profile_rate)
+        prof["passes"] = {tag: {k: v for k, v in d.items() if k != "stacks"}
+                          for tag, d in (("plain", plain), ("wall", wall), ("gil", gil))}
+        prof["profiler_cpu_share"] = wall.get("profiler_cpu_share")
+        for tag, d, path, title in (
+                ("wall", wall, a.profile_out + ".svg",
+                 "%s worker thread draining no-op tasks: all py-spy samples, waits included "
+                 "(raw shares, not calibrated: see BENCHMARKS.md)" % self.peer.name),
+                ("gil", gil, a.profile_out + "-python.svg",
+                 "%s worker thread draining no-op tasks: samples holding the GIL "
+                 "(time running Python)" % self.peer.name)):
+            if not d["samples"]:
+                continue
+            try:
+                profiling.render_svg(d["stacks"], path, title, running=(tag == "gil"))
+                prof.setdefault("svg_files", {})[tag] = path
+            except Exception as exc:  # the figures matter more than the picture
+                prof["svg_error"] = "%s: %s" % (type(exc).__name__, exc)
+        res["profile"] = prof
+        log("profile (py-spy): %s" % json.dumps(prof["rows"]))
+
+    def _profile_cprofile(self, n):
+        import glob
+        import shutil
+
+        import profiling
+        res = self.result
+        outdir = os.path.join(self.workdir, "cprofile")
+        shutil.rmtree(outdir, ignore_errors=True)
+        wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profile_worker.py")
+        cmds = [[argv[0], wrapper, outdir] + argv[1:] for argv in self.peer.worker_commands(1)]
+        run = self._profiled_drain(n, "cprofile", commands=cmds)
+        files = sorted(glob.glob(os.path.join(outdir, "*.pstats")))
+        if not files:
+            raise RuntimeError("cProfile wrote no statistics (see %s)" % self.workdir)
+        rows = profiling.pstats_rows(files, self.peer.profile_marker)
+        prof = profiling.breakdown_pstats(rows, self._plain["timing"])
+        prof["drain_rate"] = self._plain["drain_rate"]
+        prof["complete"] = self._plain["complete"]
+        prof["passes"] = {"plain": self._plain, "cprofile": run}
+        prof["profiler"] = "cProfile (wall clock), one profile per thread (profile_worker.py)"
+        prof["pstats_files"] = files
+        res["profile"] = prof
+        log("profile (cProfile): %s" % json.dumps(prof["rows"]))
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser()
@@ -449,6 +800,22 @@ def parse_args(argv=None):
     ap.add_argument("--workdir", required=True, help="scratch dir for worker logs")
     ap.add_argument("--variant", default=None)
     ap.add_argument("--peer-id", default=None)
+    ap.add_argument("--mode", choices=("standard", "backlog", "profile"), default="standard")
+    # backlog mode
+    ap.add_argument("--backlog-size", type=int, default=10000)
+    ap.add_argument("--backlog-probe", type=int, default=20000,
+                    help="tasks enqueued / drained per probe with the backlog in place")
+    ap.add_argument("--backlog-repeat", type=int, default=3)
+    ap.add_argument("--fill-cap", type=float, default=180.0,
+                    help="stop filling the backlog after this many seconds (marked capped)")
+    # profile mode
+    ap.add_argument("--profile-tasks", type=int, default=20000)
+    ap.add_argument("--profile-timeout", type=float, default=60.0)
+    ap.add_argument("--profile-rate", type=int, default=1000, help="py-spy samples per second")
+    ap.add_argument("--profiler", choices=("auto", "py-spy", "cprofile"), default="auto")
+    ap.add_argument("--py-spy", default=None, help="path of the py-spy binary")
+    ap.add_argument("--profile-out", default=None,
+                    help="path prefix of the flame graph (.svg); raw data stays in --workdir")
     return ap.parse_args(argv)
 
 
@@ -462,7 +829,14 @@ def main(peer_factory, argv=None):
         peer = peer_factory(args.url, args)
         run = Run(peer, args)
         try:
-            run.run()
+            if args.mode == "backlog":
+                run.run_backlog()
+            elif args.mode == "profile":
+                if not args.profile_out:
+                    args.profile_out = os.path.join(args.workdir, "profile")
+                run.run_profile()
+            else:
+                run.run()
             out = run.result
             out["ok"] = True
             code = 0

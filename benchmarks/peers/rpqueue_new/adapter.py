@@ -38,6 +38,19 @@ class RpqueueNew(benchlib.Peer):
     def enqueue_batch(self, n):
         self.tasks.noop.execute_many([((), {}) for _ in range(n)])
 
+    # backlog fill: execute_many when it exists (benchlib calls this in
+    # chunks of at most 10,000), else single calls
+    fill_api = None
+
+    def fill(self, n):
+        if self.batch_api:
+            self.enqueue_batch(n)
+        else:
+            self.enqueue_noops(n)
+
+    # only the worker thread's stacks pass through Worker.run
+    profile_marker = ("rpqueue/worker/loop.py", "run")
+
     def enqueue_stamp(self):
         self.tasks.stamp.execute()
 
