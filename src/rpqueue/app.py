@@ -117,17 +117,23 @@ class RPQueue:
         with self._lock:
             self._settings, self._url, self._client = settings, None, None
             self._aclients, self._fixed_aclient = weakref.WeakKeyDictionary(), None
+            # Another Redis does not know our queues yet.
+            self._seen_queues.clear()
 
     def set_redis_connection(self, conn: Any) -> None:
         with self._lock:
             self._client, self._settings, self._url = conn, None, None
             self._aclients, self._fixed_aclient = weakref.WeakKeyDictionary(), None
+            # Another Redis does not know our queues yet.
+            self._seen_queues.clear()
 
     def set_redis_url(self, url: str, socket_timeout: float | None = 30) -> None:
         client = client_from_url(url, socket_timeout)
         with self._lock:
             self._client, self._settings, self._url = client, None, url
             self._aclients, self._fixed_aclient = weakref.WeakKeyDictionary(), None
+            # Another Redis does not know our queues yet.
+            self._seen_queues.clear()
 
     @property
     def client(self) -> Any:
@@ -290,6 +296,7 @@ class RPQueue:
                 pipe = self.client.pipeline(transaction=False)
                 pipe.rpush(self.keys.queues_wake, "1")
                 pipe.ltrim(self.keys.queues_wake, -1, -1)
+                pipe.incr(self.keys.queues_version)
                 pipe.execute()
             self._seen_queues.add(queue)
 
@@ -309,6 +316,7 @@ class RPQueue:
     def set_priority(self, queue: str | bytes, qpri: float) -> None:
         name = normalize_queue(queue)
         self.client.hset(self.keys.priorities, name, qpri)
+        self.client.incr(self.keys.queues_version)
         self.note_queue(name)
 
     def priorities(self) -> dict[str, float]:

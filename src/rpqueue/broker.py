@@ -197,6 +197,12 @@ class Broker:
         return self.run(self.fail_call(queue, taskid, token, error, force_dead, reason,
                                        retry_delay, final))
 
+    def release(self, taken: Taken) -> bool:
+        """Give back a taken task that will not run here (the worker is stopping)."""
+        k = self._q(taken.queue)
+        return self.run(Call(self.s.release, [k.leases, k.ready, k.meta, k.wake],
+                             [taken.key, taken.token], bool))
+
     def extend(self, queue: str, taskid: str, token: str, seconds: float) -> int:
         k = self._q(queue)
         return self.run(Call(self.s.extend, [k.leases, k.meta], [taskid, token, ms(seconds)],

@@ -129,6 +129,9 @@ class Keys:
         # Pushed when a queue is first seen, so workers serving "all queues"
         # start on a new queue at once instead of at their next refresh.
         self.queues_wake = prefix + "queues:wake"
+        # Bumped when a queue appears or a priority changes: busy workers
+        # serving all queues re-read their order when it moves.
+        self.queues_version = prefix + "queues:version"
         self.priorities = prefix + "priorities"
         self.tasks = prefix + "tasks"
         self.data_queues = prefix + "dataqueues"

@@ -47,6 +47,9 @@ def _delay(value: Any) -> float:
     return max(0.0, float(value))
 
 
+RESULT_GRACE = 2.0
+
+
 class TaskRef:
     """What it takes to queue calls to a task: its name and settings.
 
@@ -342,9 +345,24 @@ class EnqueuedTask:
 
     @property
     def result(self) -> Any:
+        """The saved return value, or None.
+
+        ``wait()`` returns once a task has started, so a result read right
+        after it may be a moment early: for a task still running, this waits
+        up to RESULT_GRACE seconds for it to finish (the seed README's
+        ``if t.wait(5): print(t.result)`` relies on it).
+        """
         if self._inline is not None:
             return self._inline[0]
-        raw = self.app.client.get(self.app.keys.queue(self.queue).result(self.taskid))
+        key = self.app.keys.queue(self.queue).result(self.taskid)
+        raw = self.app.client.get(key)
+        if raw is None and self.status == "started":
+            deadline = time.monotonic() + RESULT_GRACE
+            pause = 0.001
+            while self.status == "started" and time.monotonic() < deadline:
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+            raw = self.app.client.get(key)
         return decode_result(raw)
 
     # -- asyncio -------------------------------------------------------------

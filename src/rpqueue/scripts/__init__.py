@@ -82,6 +82,7 @@ class Scripts:
         self.extend = LuaScript("extend-2")
         self.clear = LuaScript("clear-5")
         self.release_lock = LuaScript("release_lock-1")
+        self.release = LuaScript("release-4")
         self.requeue_dead = LuaScript("requeue_dead-6")
         self.register_periodic = LuaScript("register_periodic-2")
         self.claim_periodic = LuaScript("claim_periodic-8")

@@ -7,26 +7,29 @@ over waits for a free slot before it takes another: a task is never taken
 (and its lease started) only to wait for room, ahead of higher-priority
 tasks queued meanwhile.
 
-Per-task overhead is kept low for throughput (issue #9: thousands of short
-coroutines a second from one process): tasks handed over while the loop is
-busy wake it once, not once each, and the outcomes of coroutines that end
-together are written in one pipelined round trip (the same scripts, see
-``Reporter``).
+The loop only runs coroutines. When one ends, its outcome goes to the
+lane's reporter thread, which writes the outcomes that came in meanwhile
+in one pipelined round trip (the same done/fail scripts as sync tasks, on
+the sync client) and runs what follows (retry calls, hooks, logs). That
+keeps the per-task cost on the loop low: one worker process runs thousands
+of short coroutines a second (issue #9).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
+import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
 from ..errors import TaskAborted, TimeLimitExceeded, translate
 from ..message import Message
-from .runner import _current, log, plan_failure
+from .runner import FailurePlan, Finished, _current, log, plan_failure
 
 if TYPE_CHECKING:
     from ..app import RPQueue
@@ -34,112 +37,60 @@ if TYPE_CHECKING:
     from ..task import Task
     from .runner import Runner, Running
 
-T = TypeVar("T")
-
 # How long a cancelled coroutine may still await (its clean-up) before its
 # time limit is recorded as exceeded anyway. Its slot stays taken until it ends.
 CANCEL_GRACE = 1.0
+# The most outcomes written in one round trip.
+REPORT_BATCH = 500
 
 
-# Tasks the loop runs for us: the loop itself keeps only weak references.
-_tasks: set[asyncio.Future[Any]] = set()
+class _Run:
+    """One coroutine and what it takes to report it."""
+
+    __slots__ = ("expired", "inner", "message", "reported", "runner", "running", "taken",
+                 "task", "timers")
+
+    def __init__(self, runner: Runner, taken: Taken, task: Task, message: Message,
+                 running: Running) -> None:
+        self.runner, self.taken, self.task = runner, taken, task
+        self.message, self.running = message, running
+        self.inner: asyncio.Future[Any] | None = None
+        self.timers: list[asyncio.TimerHandle] = []
+        self.expired = False  # cancelled at its time limit
+        self.reported = False  # its failure was recorded before it ended (grace passed)
 
 
-def _spawn(coro: Any) -> None:
-    task = asyncio.ensure_future(coro)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
+class _Outcome:
+    __slots__ = ("error", "run", "value")
 
-
-def _consume(future: asyncio.Future[Any]) -> None:
-    """Retrieve the outcome of a coroutine nobody awaits any more (no warning)."""
-    if not future.cancelled():
-        future.exception()
-
-
-class Reporter:
-    """Runs script calls (done, fail) on the loop, pipelining those that come together.
-
-    Every call made during one pass of the loop is sent in one pipeline when
-    the pass ends, each as the same EVALSHA that ``Broker.arun`` sends; a
-    lone call goes through ``arun`` itself. On Redis Cluster every call goes
-    through ``arun`` (its keys may live on different nodes).
-    """
-
-    def __init__(self, app: RPQueue) -> None:
-        self.app = app
-        self.pending: list[tuple[Call[Any], asyncio.Future[Any]]] = []
-        self.batching = not app.cluster
-
-    async def run(self, call: Call[T]) -> T:
-        if not self.batching:
-            return await self.app.broker.arun(call)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        if not self.pending:
-            loop.call_soon(self._flush)
-        self.pending.append((call, future))
-        return await future
-
-    def _flush(self) -> None:
-        batch, self.pending = self.pending, []
-        if len(batch) == 1:
-            call, future = batch[0]
-            _spawn(self._one(call, future))
-        else:
-            _spawn(self._many(batch))
-
-    async def _one(self, call: Call[Any], future: asyncio.Future[Any]) -> None:
-        try:
-            future.set_result(await self.app.broker.arun(call))
-        except Exception as exc:
-            future.set_exception(exc)
-
-    async def _many(self, batch: list[tuple[Call[Any], asyncio.Future[Any]]]) -> None:
-        try:
-            pipe = self.app.aclient().pipeline(transaction=False)
-            for call, _ in batch:
-                pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys,
-                                     *call.args)
-            replies = await pipe.execute(raise_on_error=False)
-        except Exception as exc:
-            for _, future in batch:
-                future.set_exception(exc)
-            return
-        for (call, future), reply in zip(batch, replies):
-            if isinstance(reply, NoScriptError):
-                # Not run (Redis lost its scripts): arun loads it and runs it.
-                _spawn(self._one(call, future))
-            elif isinstance(reply, ResponseError):
-                future.set_exception(translate(reply, call.what or call.script.name))
-            elif isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                try:
-                    future.set_result(call.parse(reply))
-                except Exception as exc:
-                    future.set_exception(exc)
+    def __init__(self, run: _Run, value: Any, error: Exception | None) -> None:
+        self.run, self.value, self.error = run, value, error
 
 
 class AsyncLane:
     def __init__(self, concurrency: int) -> None:
         self.slots = threading.BoundedSemaphore(max(1, concurrency))
         self.loop = asyncio.new_event_loop()
-        self.reporter: Reporter | None = None
         # Tasks handed over, and whether the loop was asked to start them.
-        self._inbox: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._inbox: collections.deque[_Run] = collections.deque()
         self._inbox_lock = threading.Lock()
         self._woken = False
+        self._outcomes: queue.SimpleQueue[_Outcome | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self.loop.run_forever, name="rpqueue-asyncio",
                                        daemon=True)
         self.thread.start()
+        self._reporter = threading.Thread(target=self._report_forever,
+                                          name="rpqueue-asyncio-report", daemon=True)
+        self._reporter.start()
+
+    # -- worker threads ----------------------------------------------------------
 
     def submit(self, runner: Runner, taken: Taken, task: Task, message: Message,
                running: Running) -> None:
         self.slots.acquire()
         try:
             with self._inbox_lock:
-                self._inbox.append((runner, taken, task, message, running))
+                self._inbox.append(_Run(runner, taken, task, message, running))
                 wake, self._woken = not self._woken, True
             if wake:
                 self.loop.call_soon_threadsafe(self._start_handed_over)
@@ -150,119 +101,210 @@ class AsyncLane:
         self.slots.acquire()
         self.slots.release()
 
+    # -- the loop --------------------------------------------------------------
+
     def _start_handed_over(self) -> None:
-        """On the loop: start every task handed over since the last wake-up."""
+        """Start every task handed over since the last wake-up (one wake-up for many)."""
         with self._inbox_lock:
-            items, self._woken = list(self._inbox), False
+            runs, self._woken = list(self._inbox), False
             self._inbox.clear()
-        for item in items:
-            _spawn(self._run(*item))
+        for run in runs:
+            try:
+                self._start(run)
+            except Exception:
+                log.exception("starting async task %s failed", run.taken.id)
+                self._outcome(run, None, RuntimeError("the task could not be started"))
 
-    async def _report(self, runner: Runner, call: Call[T]) -> T:
-        if self.reporter is None:
-            self.reporter = Reporter(runner.app)
-        return await self.reporter.run(call)
-
-    async def _run(self, runner: Runner, taken: Taken, task: Task, message: Message,
-                   running: Running) -> None:
-        broker = runner.app.broker
+    def _start(self, run: _Run) -> None:
+        running, task = run.running, run.task
         # The loop's thread, so the monitor leaves this run's limits to the loop
         # (an exception raised into the thread that took it would hit that
         # thread's next take); started when the coroutine starts.
         running.thread = threading.get_ident()
         running.started = time.monotonic()
-        inner: asyncio.Future[Any] | None = None
-        key: int | None = None
+        # The coroutine runs in a context of its own in which it is the current task.
+        ctx = contextvars.copy_context()
+        ctx.run(_current.set, running)
+        ctx.run(run.runner.app.emit, "before_task", running)
         try:
-            try:
-                _current.set(running)
-                runner.app.emit("before_task", running)
-                # Created in this context, so the coroutine sees current_task();
-                # registered with the monitor only once there is a future to
-                # cancel (an abort must never raise into the loop's thread).
-                inner = asyncio.ensure_future(task.function(*message.args, **message.kwargs))
-                running.future = inner
-                key = runner.track(running)
-                value = await self._limited(inner, task, running)
-            except Exception as exc:
-                if key is not None:
-                    runner.untrack(key)
-                    key = None
-                runner.app.emit("after_task", running, None, exc)
-                runner.log_failure(taken, task, exc)
-                plan = plan_failure(task, message, taken, exc)
-                if plan.fresh_call is not None:
-                    await task.aretry(*message.args, delay=plan.fresh_call, **message.kwargs)
-                    runner.app.emit("on_retry", task, message.id, plan.fresh_call)
-                    await self._report(runner, broker.done_call(
-                        taken.queue, taken.key, taken.token, "null", 0))
-                    return
-                code = await self._report(runner, broker.fail_call(
-                    taken.queue, taken.key, taken.token, plan.error, False, plan.reason,
-                    plan.delay, plan.final))
-                runner.after_fail(taken, task, plan, code)
-                return
-            runner.untrack(key)
-            key = None
-            runner.app.emit("after_task", running, value, None)
-            f = runner.finished(taken, task, value, running)
-            recorded = await self._report(runner, broker.done_call(
-                taken.queue, taken.key, taken.token, f.result, task.save_results))
-            runner.report(f, recorded)
-        except Exception:
-            # Redis trouble while reporting: the lease rules decide what happens
-            # to the task; the lane must survive.
-            log.exception("reporting async task %s failed", taken.id)
-        finally:
-            if key is not None:
-                runner.untrack(key)
-            runner.count("in_flight", -1)
-            if inner is not None and not inner.done():
-                # Past its grace after a cancellation: the slot stays taken
-                # until the coroutine really ends.
-                inner.add_done_callback(lambda _: self.slots.release())
-            else:
-                self.slots.release()
-
-    async def _limited(self, inner: asyncio.Future[Any], task: Task, running: Running) -> Any:
-        """Await the coroutine under its time limit and abort requests.
-
-        A coroutine is stopped by cancelling it: at its soft limit (or hard
-        one, whichever comes first), or at once when aborted (the monitor
-        cancels ``running.future``).
-        """
+            coro = task.function(*run.message.args, **run.message.kwargs)
+            inner = ctx.run(self.loop.create_task, coro)
+        except Exception as exc:  # e.g. the arguments do not fit the function
+            run.runner.app.emit("after_task", running, None, exc)
+            self._outcome(run, None, exc)
+            return
+        run.inner = running.future = inner
+        # Registered with the monitor only now that there is a future to cancel
+        # (an abort must never be raised into the loop's thread).
+        key = run.runner.track(running)
         limit = task.soft_timeout or task.timeout
-        if not limit:
-            try:
-                return await inner
-            except asyncio.CancelledError:
-                return self._cancelled(running)
-        done, _ = await asyncio.wait({inner}, timeout=limit)
-        if not done:
-            inner.cancel()
-            # Clean-up may still await; a coroutine that ignores the
-            # cancellation is recorded as failed after the grace period.
-            await asyncio.wait({inner}, timeout=CANCEL_GRACE)
-            if not inner.done():
-                inner.add_done_callback(_consume)
-                log.error("task %s (%s) still runs %ss after its cancellation at its time "
-                          "limit; recording it as failed", task.name, running.taskid,
-                          CANCEL_GRACE)
-            elif not inner.cancelled():
-                inner.exception()  # retrieved: the time limit is what is recorded
-            raise TimeLimitExceeded(f"task {running.taskid} ran past its {limit}s limit")
-        try:
-            return inner.result()
-        except asyncio.CancelledError:
-            return self._cancelled(running)
+        if limit:
+            run.timers.append(self.loop.call_later(limit, self._expire, run))
+        inner.add_done_callback(lambda _: self._ended(run, key))
+
+    def _expire(self, run: _Run) -> None:
+        """The time limit: cancel the coroutine; its clean-up gets CANCEL_GRACE seconds."""
+        if run.inner is None or run.inner.done():
+            return
+        run.expired = True
+        run.inner.cancel()
+        run.timers.append(self.loop.call_later(CANCEL_GRACE, self._past_grace, run))
+
+    def _past_grace(self, run: _Run) -> None:
+        if run.inner is None or run.inner.done():
+            return
+        task = run.task
+        log.error("task %s (%s) still runs %ss after its cancellation at its time limit; "
+                  "recording it as failed", task.name, run.running.taskid, CANCEL_GRACE)
+        run.reported = True
+        self._outcome(run, None, self._limit_error(run), release=False)
 
     @staticmethod
-    def _cancelled(running: Running) -> Any:
-        if running.hard_abort:
-            raise TaskAborted(f"task {running.taskid} was aborted") from None
-        # Cancelled by something else than rpqueue (the coroutine awaited a
-        # cancelled future): a failure like any other, never a lost report.
-        raise RuntimeError(f"task {running.taskid} was cancelled") from None
+    def _limit_error(run: _Run) -> TimeLimitExceeded:
+        limit = run.task.soft_timeout or run.task.timeout
+        return TimeLimitExceeded(f"task {run.running.taskid} ran past its {limit}s limit")
+
+    def _ended(self, run: _Run, key: int) -> None:
+        for timer in run.timers:
+            timer.cancel()
+        run.runner.untrack(key)
+        inner, running = run.inner, run.running
+        assert inner is not None
+        value: Any = None
+        error: Exception | None = None
+        if run.expired:
+            if not inner.cancelled():
+                inner.exception()  # retrieved: the time limit is what is recorded
+            error = self._limit_error(run)
+        elif inner.cancelled():
+            if running.hard_abort:
+                error = TaskAborted(f"task {running.taskid} was aborted")
+            else:
+                # Cancelled by something else than rpqueue (it awaited a
+                # cancelled future): a failure like any other.
+                error = RuntimeError(f"task {running.taskid} was cancelled")
+        else:
+            exc = inner.exception()
+            if exc is None:
+                value = inner.result()
+            elif isinstance(exc, Exception):
+                error = exc
+            else:  # a BaseException the loop did not re-raise: still a failure
+                error = RuntimeError(f"task {running.taskid} raised {exc!r}")
+        if run.reported:
+            self.slots.release()  # its failure was written when its grace ran out
+            return
+        run.runner.app.emit("after_task", running, value, error)
+        self._outcome(run, value, error)
+
+    def _outcome(self, run: _Run, value: Any, error: Exception | None,
+                 release: bool = True) -> None:
+        if release:
+            self.slots.release()
+        self._outcomes.put(_Outcome(run, value, error))
+
+    # -- the reporter thread -----------------------------------------------------
+
+    def _report_forever(self) -> None:
+        while True:
+            first = self._outcomes.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < REPORT_BATCH:
+                try:
+                    more = self._outcomes.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._outcomes.put(None)
+                    break
+                batch.append(more)
+            try:
+                self._report(batch)
+            except Exception:
+                # Redis trouble while reporting: the lease rules decide what
+                # happens to these tasks; the lane must survive.
+                log.exception("reporting %d async task(s) failed", len(batch))
+            finally:
+                for outcome in batch:
+                    outcome.run.runner.count("in_flight", -1)
+
+    def _report(self, batch: list[_Outcome]) -> None:
+        """Write a batch of outcomes in one round trip, then log them and call hooks."""
+        calls: list[tuple[_Outcome, Call[Any], Finished | FailurePlan]] = []
+        for outcome in batch:
+            run = outcome.run
+            runner, taken, task = run.runner, run.taken, run.task
+            broker = runner.app.broker
+            try:
+                if outcome.error is None:
+                    f = runner.finished(taken, task, outcome.value, run.running)
+                    calls.append((outcome, broker.done_call(
+                        taken.queue, taken.key, taken.token, f.result, task.save_results), f))
+                    continue
+                runner.log_failure(taken, task, outcome.error)
+                plan = plan_failure(task, run.message, taken, outcome.error)
+                if plan.fresh_call is not None:
+                    # The 0/1 retry: a new call, then this one is done.
+                    runner.requeue_fresh(task, run.message, plan.fresh_call)
+                    calls.append((outcome, broker.done_call(
+                        taken.queue, taken.key, taken.token, "null", 0), plan))
+                    continue
+                calls.append((outcome, broker.fail_call(
+                    taken.queue, taken.key, taken.token, plan.error, False, plan.reason,
+                    plan.delay, plan.final), plan))
+            except Exception:
+                log.exception("reporting async task %s failed", taken.id)
+        if not calls:
+            return
+        app = calls[0][0].run.runner.app
+        replies = _run_calls(app, [c for _, c, _ in calls])
+        for (outcome, _, what), reply in zip(calls, replies):
+            run = outcome.run
+            if isinstance(reply, Exception):
+                log.error("reporting async task %s failed: %s", run.taken.id, reply)
+            elif isinstance(what, Finished):
+                run.runner.report(what, bool(reply))
+            elif what.fresh_call is None:
+                run.runner.after_fail(run.taken, run.task, what, int(reply))
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self._outcomes.put(None)
+
+
+def _run_calls(app: RPQueue, calls: list[Call[Any]]) -> list[Any]:
+    """Run script calls in one pipelined round trip; each reply parsed, or its error.
+
+    Each is the EVALSHA ``Broker.run`` sends; a script Redis lost (NOSCRIPT:
+    not run) goes through ``Broker.run``, which loads it. On Redis Cluster,
+    whose keys may live on different nodes, each goes through ``Broker.run``.
+    """
+    broker = app.broker
+    if len(calls) == 1 or app.cluster:
+        out: list[Any] = []
+        for call in calls:
+            try:
+                out.append(broker.run(call))
+            except Exception as exc:
+                out.append(exc)
+        return out
+    pipe = app.client.pipeline(transaction=False)
+    for call in calls:
+        pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+    replies = pipe.execute(raise_on_error=False)
+    out = []
+    for call, reply in zip(calls, replies):
+        try:
+            if isinstance(reply, NoScriptError):
+                out.append(broker.run(call))
+            elif isinstance(reply, ResponseError):
+                out.append(translate(reply, call.what or call.script.name))
+            elif isinstance(reply, Exception):
+                out.append(reply)
+            else:
+                out.append(call.parse(reply))
+        except Exception as exc:
+            out.append(exc)
+    return out

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 from redis.exceptions import ConnectionError, TimeoutError
 
 from ..broker import Taken, TakeReply, text
-from ..connection import RETRYABLE_ERRORS
+from ..connection import RETRYABLE_ERRORS, socket_timeout
 from .runner import Finished, Runner
 
 if TYPE_CHECKING:
     from ..app import RPQueue
+    from ..direct import Direct
 
 log = logging.getLogger("rpqueue.worker")
 
@@ -44,10 +45,12 @@ class QueueList:
         self._loaded = -QUEUE_REFRESH
         self._paused: frozenset[str] = frozenset()
         self._paused_loaded = -PAUSED_REFRESH
+        self._version: object = None
 
     def refresh(self) -> None:
         self._loaded = -QUEUE_REFRESH
         self._paused_loaded = -PAUSED_REFRESH
+        self._version = None
 
     def get(self) -> list[str]:
         now = time.monotonic()
@@ -60,8 +63,16 @@ class QueueList:
             queues = self._queues
         if now - self._paused_loaded >= PAUSED_REFRESH:
             try:
-                raw = self.app.client.smembers(self.app.keys.paused)
+                pipe = self.app.client.pipeline(transaction=False)
+                pipe.smembers(self.app.keys.paused)
+                pipe.get(self.app.keys.queues_version)
+                raw, version = pipe.execute()
                 self._paused = frozenset(text(q) for q in raw)
+                if self.fixed is None and version != self._version:
+                    self._version = version
+                    self._queues = self.app.ordered_queues()
+                    self._loaded = now
+                    queues = self._queues
             except RETRYABLE_ERRORS:
                 pass  # keep the last known set; taking fails on its own if Redis is gone
             self._paused_loaded = now
@@ -86,6 +97,12 @@ class Waker:
         self.stop = stop
         self.cluster = app.cluster
         self.event = threading.Event()
+        # A blocking pop must return before the socket times out, or every
+        # idle wait would look like a lost connection (--timeout below 1 s).
+        sock = socket_timeout(app.client)
+        self.max_block = MAX_IDLE if sock is None else max(0.01, min(MAX_IDLE, sock * 0.5))
+        self.waiter_block = WAITER_BLOCK if sock is None else max(0.01, min(WAITER_BLOCK,
+                                                                            sock * 0.5))
         self._waiters: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
@@ -96,6 +113,7 @@ class Waker:
         the moment the wake token arrives: a task enqueued to an idle worker
         costs one round trip less to start.
         """
+        timeout = min(timeout, self.max_block)
         if self.cluster:
             self._start_waiters(queues)
             if self.event.wait(timeout):
@@ -144,7 +162,7 @@ class Waker:
             try:
                 # Waiters are daemon threads nobody joins: they may block long,
                 # which keeps an idle worker's traffic low however many queues.
-                if self.app.client.blpop([key], timeout=WAITER_BLOCK):
+                if self.app.client.blpop([key], timeout=self.waiter_block):
                     if not name:
                         self.queues.refresh()
                     self.event.set()
@@ -162,11 +180,12 @@ class Worker:
         self.runner = runner
         self.stop = stop
         self.waker = waker
-        self.direct = app.direct()
+        self.direct: Direct | None = None  # this thread's own connection, made in run()
         # The last task run, its success not yet written to Redis.
         self.pending: Finished | None = None
 
     def run(self) -> None:
+        self.direct = self.app.direct()
         backoff = 0.1
         while True:
             try:
@@ -236,4 +255,8 @@ class Worker:
             return
         woke = self.waker.sleep(queues, timeout)
         if woke is not None and woke.taken is not None:
+            if self.stop.is_set():
+                # Taken on waking, but the worker is stopping: give it back.
+                self.app.broker.release(woke.taken)
+                return
             self._run(woke.taken)

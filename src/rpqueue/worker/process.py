@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 from ..periodic import start_scheduler
 from ..registry import HEARTBEAT, WorkerInfo
 from .limits import SUPERVISED_ENV, start_monitor
-from .loop import QueueList, Waker, Worker
+from .loop import MAX_IDLE, QueueList, Waker, Worker
 from .runner import Runner
 
 if TYPE_CHECKING:
@@ -36,12 +36,28 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
 def _on_stop(stop: threading.Event) -> None:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+    """Stop signals set ``stop``, through a relay thread.
 
-    if threading.current_thread() is threading.main_thread():
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, handler)
+    The handler only flips a flag: Event.set() takes a lock, and a second
+    signal arriving while the first handler is inside it would deadlock.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    requested = [False]
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        requested[0] = True
+
+    def relay() -> None:
+        while not stop.is_set():
+            if requested[0]:
+                stop.set()
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=relay, name="rpqueue-signals", daemon=True).start()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
 
 
 def _wait_for_redis(app: RPQueue, stop: threading.Event) -> bool:
@@ -130,6 +146,11 @@ def run_threads(
     while runner.in_flight and time.monotonic() < deadline:
         time.sleep(0.01)
     busy = runner.in_flight
+    if not busy:
+        # Each thread writes the outcome of its last task as it leaves; an
+        # idle one needs at most one blocking pop (MAX_IDLE) to notice.
+        for t in workers:
+            t.join(max(0.0, deadline - time.monotonic()) + MAX_IDLE + 0.5)
     with contextlib.suppress(ConnectionError, TimeoutError):
         info.leave()
     if busy:
