@@ -21,6 +21,7 @@ import asyncio
 import collections
 import contextvars
 import queue
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,10 @@ class AsyncLane:
         self._inbox: collections.deque[_Run] = collections.deque()
         self._inbox_lock = threading.Lock()
         self._woken = False
-        self._outcomes: queue.SimpleQueue[_Outcome | None] = queue.SimpleQueue()
+        # Outcomes for the reporter thread, which is woken once for many.
+        self._outcomes: collections.deque[_Outcome] = collections.deque()
+        self._report_wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._report_woken = False
         self.thread = threading.Thread(target=self.loop.run_forever, name="rpqueue-asyncio",
                                        daemon=True)
         self.thread.start()
@@ -123,14 +127,19 @@ class AsyncLane:
         running.thread = threading.get_ident()
         running.started = time.monotonic()
         # The coroutine runs in a context of its own in which it is the current task.
+        app = run.runner.app
         ctx = contextvars.copy_context()
         ctx.run(_current.set, running)
-        ctx.run(run.runner.app.emit, "before_task", running)
+        if app.hooks:
+            ctx.run(app.emit, "before_task", running)
         try:
             coro = task.function(*run.message.args, **run.message.kwargs)
-            inner = ctx.run(self.loop.create_task, coro)
+            if sys.version_info >= (3, 11):
+                inner = self.loop.create_task(coro, context=ctx)
+            else:
+                inner = ctx.run(self.loop.create_task, coro)
         except Exception as exc:  # e.g. the arguments do not fit the function
-            run.runner.app.emit("after_task", running, None, exc)
+            app.emit("after_task", running, None, exc)
             self._outcome(run, None, exc)
             return
         run.inner = running.future = inner
@@ -194,41 +203,38 @@ class AsyncLane:
         if run.reported:
             self.slots.release()  # its failure was written when its grace ran out
             return
-        run.runner.app.emit("after_task", running, value, error)
+        if run.runner.app.hooks:
+            run.runner.app.emit("after_task", running, value, error)
         self._outcome(run, value, error)
 
     def _outcome(self, run: _Run, value: Any, error: Exception | None,
                  release: bool = True) -> None:
         if release:
             self.slots.release()
-        self._outcomes.put(_Outcome(run, value, error))
+        self._outcomes.append(_Outcome(run, value, error))
+        if not self._report_woken:
+            self._report_woken = True
+            self._report_wake.put(True)
 
     # -- the reporter thread -----------------------------------------------------
 
     def _report_forever(self) -> None:
-        while True:
-            first = self._outcomes.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < REPORT_BATCH:
+        while self._report_wake.get():
+            # Cleared before reading: an outcome added from here on wakes us again.
+            self._report_woken = False
+            while self._outcomes:
+                batch: list[_Outcome] = []
+                while self._outcomes and len(batch) < REPORT_BATCH:
+                    batch.append(self._outcomes.popleft())
                 try:
-                    more = self._outcomes.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._outcomes.put(None)
-                    break
-                batch.append(more)
-            try:
-                self._report(batch)
-            except Exception:
-                # Redis trouble while reporting: the lease rules decide what
-                # happens to these tasks; the lane must survive.
-                log.exception("reporting %d async task(s) failed", len(batch))
-            finally:
-                for outcome in batch:
-                    outcome.run.runner.count("in_flight", -1)
+                    self._report(batch)
+                except Exception:
+                    # Redis trouble while reporting: the lease rules decide what
+                    # happens to these tasks; the lane must survive.
+                    log.exception("reporting %d async task(s) failed", len(batch))
+                finally:
+                    for outcome in batch:
+                        outcome.run.runner.count("in_flight", -1)
 
     def _report(self, batch: list[_Outcome]) -> None:
         """Write a batch of outcomes in one round trip, then log them and call hooks."""
@@ -271,7 +277,7 @@ class AsyncLane:
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._outcomes.put(None)
+        self._report_wake.put(False)
 
 
 def _run_calls(app: RPQueue, calls: list[Call[Any]]) -> list[Any]:

@@ -1,0 +1,1 @@
+"""The README's task package: ``from mytasks import usertasks1, usertasks2``."""
