@@ -335,12 +335,15 @@ class EnqueuedTask:
         cancelled. An aborted run is recorded as failed and not retried.
         Returns False when the task is unknown or already done.
         """
-        if self.cancel() is True:
-            return True
-        if self.status != "started":
-            return False
+        status = self.status
+        if status in ("early", "late", "waiting"):
+            return self.cancel() is True
+        if status != "started":
+            return False  # done: its saved result stays
         key = self.app.keys.queue(self.queue).abort(self.taskid)
-        self.app.client.set(key, "hard" if hard else "soft", px=86_400_000)
+        # Workers look every half second; a short life keeps the flag from
+        # reaching a later run that reuses this task id.
+        self.app.client.set(key, "hard" if hard else "soft", px=60_000)
         return True
 
     @property

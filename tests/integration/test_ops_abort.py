@@ -100,10 +100,6 @@ def test_abort_of_a_finished_task_returns_false(app: rpqueue.RPQueue, ops: OpsWo
     assert et.abort(hard=True) is False
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: EnqueuedTask.abort() (task.py) starts with "
-                   "self.cancel(), and cancel of a finished task deletes its saved result "
-                   "(cancel-6.lua returns -1); abort() then returns False as documented for "
-                   "a done task, but the result is gone")
 def test_abort_of_a_finished_task_keeps_its_result(app: rpqueue.RPQueue, ops: OpsWorkers,
                                                    ledger: Ledger) -> None:
     ops.start("ops_tasks", "ops")
@@ -114,10 +110,6 @@ def test_abort_of_a_finished_task_keeps_its_result(app: rpqueue.RPQueue, ops: Op
     assert et.result == "kept-keep"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the abort flag (keys abort:<id>, set by "
-                   "EnqueuedTask.abort with a 24 h expiry) is never deleted when the aborted "
-                   "run ends, so a later call queued with the same taskid= (the documented "
-                   "way to replace a pending task) is aborted as soon as it starts")
 def test_abort_flag_does_not_outlive_the_run(app: rpqueue.RPQueue, ops: OpsWorkers,
                                              ledger: Ledger) -> None:
     ops.start("ops_tasks", "ops")

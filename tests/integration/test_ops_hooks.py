@@ -133,11 +133,6 @@ def test_async_task_events(app: rpqueue.RPQueue, ops: OpsWorkers, rcli: Any) -> 
     assert after["result"] == "aq" and after["error"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: when a task stuck in a C call outlives its hard "
-                   "time limit, worker/limits.py Monitor._stuck records the failure with "
-                   "broker.fail() directly and exits the process: neither after_task nor "
-                   "on_dead (nor on_retry) is emitted, so tracing and metrics never see "
-                   "that run end")
 def test_dead_event_when_a_stuck_process_is_replaced(app: rpqueue.RPQueue, ops: OpsWorkers,
                                                      rcli: Any, ledger: Ledger) -> None:
     worker = ops.start("ops_hooks", "ops", "limits")

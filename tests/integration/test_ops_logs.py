@@ -109,7 +109,9 @@ def test_json_lines(app: rpqueue.RPQueue, ops: OpsWorkers, ledger: Ledger) -> No
     assert inside["task"] == EVIL_NAME and inside["queue"] == "ops"
 
     [soft] = [x for x in about(ids["soft"]) if "soft time limit" in x["message"]]
-    assert soft["level"] == "WARNING" and soft["task"] == EVIL_SOFT_NAME
+    # The worker escapes task names in every log line; JSON keeps that text.
+    escaped = EVIL_SOFT_NAME.encode("unicode_escape").decode("ascii")
+    assert soft["level"] == "WARNING" and soft["task"] in (EVIL_SOFT_NAME, escaped)
 
     assert len([x for x in about(ids["flaky"]) if x["message"].endswith("raised")]) == 3
     [aborting] = [x for x in about(ids["abort"]) if x["message"].startswith("aborting task")]
@@ -129,10 +131,6 @@ def test_plain_text_stays_the_default(app: rpqueue.RPQueue, ops: OpsWorkers,
     assert SECRET not in out
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: worker/limits.py logs task names raw (no _safe()): "
-                   "'passed its soft time limit', 'passed its time limit', 'is stuck' and "
-                   "'aborting task' lines carry a task name's control characters (terminal "
-                   "escapes, line feeds) into plain-text logs")
 def test_plain_text_time_limit_lines_escape_task_names(app: rpqueue.RPQueue, ops: OpsWorkers,
                                                        ledger: Ledger) -> None:
     worker = ops.start("ops_tasks", "ops")

@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import SoftTimeLimitExceeded, TaskAborted, TimeLimitExceeded
-from .runner import Runner, Running
+from .runner import Runner, Running, _safe
 
 if TYPE_CHECKING:
     from ..app import RPQueue
@@ -79,12 +79,12 @@ class Monitor:
         if not self._is_sync(r):
             return  # the event loop enforces limits on coroutines
         if task.soft_timeout and elapsed > task.soft_timeout and "soft" not in r.fired:
-            log.warning("task %s (%s) passed its soft time limit of %ss", task.name, r.taskid,
+            log.warning("task %s (%s) passed its soft time limit of %ss", _safe(task.name), r.taskid,
                         task.soft_timeout)
             self._fire(key, r, "soft", SoftTimeLimitExceeded)
         if task.timeout and elapsed > task.timeout:
             if "hard" not in r.fired:
-                log.error("task %s (%s) passed its time limit of %ss; stopping it", task.name,
+                log.error("task %s (%s) passed its time limit of %ss; stopping it", _safe(task.name),
                           r.taskid, task.timeout)
                 self._fire(key, r, "hard", TimeLimitExceeded)
             elif elapsed > task.timeout + GRACE and "exit" not in r.fired:
@@ -93,14 +93,18 @@ class Monitor:
 
     def _stuck(self, r: Running) -> None:
         """The task ignored the exception (a C call?): record it and, if supervised, exit."""
-        self.app.broker.fail(r.queue, r.taskid, r.token, f"did not stop {GRACE}s after its "
-                             f"time limit of {r.task.timeout}s", False, "time limit exceeded")
+        error = f"did not stop {GRACE}s after its time limit of {r.task.timeout}s"
+        self.app.emit("after_task", r, None, TimeLimitExceeded(error))
+        code = self.app.broker.fail(r.queue, r.taskid, r.token, error, False,
+                                    "time limit exceeded")
+        if code == 3:
+            self.app.emit("on_dead", r.task, r.taskid, "time limit exceeded", error)
         if os.environ.get(SUPERVISED_ENV):
             log.error("task %s (%s) is stuck past its time limit; restarting this worker "
-                      "process", r.task.name, r.taskid)
+                      "process", _safe(r.task.name), r.taskid)
             os._exit(EXIT_CODE)
         log.error("task %s (%s) is stuck past its time limit and holds its thread; run the "
-                  "worker with --processes to have such processes replaced", r.task.name,
+                  "worker with --processes to have such processes replaced", _safe(r.task.name),
                   r.taskid)
 
     def _aborts(self, running: list[Running]) -> None:
@@ -114,7 +118,7 @@ class Monitor:
             if flag not in (b"hard", "hard") or r.hard_abort:
                 continue
             r.hard_abort = True
-            log.warning("aborting task %s (%s)", r.task.name, r.taskid)
+            log.warning("aborting task %s (%s)", _safe(r.task.name), r.taskid)
             if r.future is not None:
                 r.future.get_loop().call_soon_threadsafe(r.future.cancel)
                 continue
