@@ -218,8 +218,11 @@ class Runner:
         return key
 
     def untrack(self, key: int) -> None:
-        self.running.pop(key, None)
+        running = self.running.pop(key, None)
         _current.set(None)
+        if running is not None and running.abort_requested:
+            # The flag served this run; a later run reusing the id must not see it.
+            self.app.client.delete(self.app.keys.queue(running.queue).abort(running.taskid))
 
     def _call(self, taken: Taken, task: Task, message: Message, running: Running) -> Finished | None:
         key = self.track(running)
