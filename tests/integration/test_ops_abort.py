@@ -112,7 +112,8 @@ def test_abort_of_a_finished_task_keeps_its_result(app: rpqueue.RPQueue, ops: Op
 
 def test_abort_flag_does_not_outlive_the_run(app: rpqueue.RPQueue, ops: OpsWorkers,
                                              ledger: Ledger) -> None:
-    ops.start("ops_tasks", "ops")
+    # Two threads: the marker below runs beside the second cooperative run.
+    ops.start("ops_tasks", "ops", args=["--threads", "2"])
     cooperative = task_ref(app, "ops_tasks.cooperative")
     first = cooperative.execute("first", taskid="fixed-id")
     ledger.wait_for(1, "start", tag="first")
