@@ -27,6 +27,8 @@ from .run import add_connection_options, configure
 def _when(ts: float | None) -> str:
     if not ts:
         return "-"
+    if ts >= 2**53 / 1000:  # periodic.NEVER_MS: a schedule with no further run
+        return "never"
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M:%S UTC")
 
