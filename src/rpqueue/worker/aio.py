@@ -7,6 +7,13 @@ over waits for a free slot before it takes another: a task is never taken
 (and its lease started) only to wait for room, ahead of higher-priority
 tasks queued meanwhile.
 
+A thread that hands a task over while the loop has room for several more
+takes them from the same queue in one round trip (pipelined takes, at most
+PREFETCH): the queue it just took from was the first non-empty one in its
+priority order a moment before, so this is what that many takes in a row
+would do, minus the round trips. Without it one thread's sequential takes,
+not the loop, would bound how fast a process starts short coroutines.
+
 The loop only runs coroutines. When one ends, its outcome goes to the
 lane's reporter thread, which writes the outcomes that came in meanwhile
 in one pipelined round trip (the same done/fail scripts as sync tasks, on
@@ -43,6 +50,10 @@ if TYPE_CHECKING:
 CANCEL_GRACE = 1.0
 # The most outcomes written in one round trip.
 REPORT_BATCH = 500
+# The most tasks one thread takes in one round trip for the loop.
+PREFETCH = 32
+
+_prefetching = threading.local()
 
 
 class _Run:
@@ -76,6 +87,8 @@ class AsyncLane:
         self._inbox: collections.deque[_Run] = collections.deque()
         self._inbox_lock = threading.Lock()
         self._woken = False
+        self.concurrency = max(1, concurrency)
+        self.active = 0  # coroutines handed over and not ended (under _inbox_lock)
         # Outcomes for the reporter thread, which is woken once for many.
         self._outcomes: collections.deque[_Outcome] = collections.deque()
         self._report_wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
@@ -92,18 +105,50 @@ class AsyncLane:
     def submit(self, runner: Runner, taken: Taken, task: Task, message: Message,
                running: Running) -> None:
         self.slots.acquire()
-        try:
-            with self._inbox_lock:
-                self._inbox.append(_Run(runner, taken, task, message, running))
-                wake, self._woken = not self._woken, True
-            if wake:
-                self.loop.call_soon_threadsafe(self._start_handed_over)
-        except BaseException:
-            self.slots.release()
-            raise
+        with self._inbox_lock:
+            self._inbox.append(_Run(runner, taken, task, message, running))
+            self.active += 1
+            room = self.concurrency - self.active
+            wake, self._woken = not self._woken, True
+        if wake:
+            self.loop.call_soon_threadsafe(self._start_handed_over)
+        if room > 1 and not getattr(_prefetching, "on", False):
+            self._prefetch(runner, taken.queue, min(room - 1, PREFETCH))
         # Room for the next task before this thread takes it (see the module doc).
         self.slots.acquire()
         self.slots.release()
+
+    def _prefetch(self, runner: Runner, queue_name: str, n: int) -> None:
+        """Take up to ``n`` more tasks from ``queue_name`` in one round trip and run them
+        (async ones are handed over; a plain one runs here and is reported at once)."""
+        app = runner.app
+        if app.cluster:
+            return
+        call = app.broker.take_call(queue_name, app.running_lease)
+        pipe = app.client.pipeline(transaction=False)
+        for _ in range(n):
+            pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys,
+                                 *call.args)
+        try:
+            replies = pipe.execute(raise_on_error=False)
+        except Exception as exc:
+            # Nothing is lost: a take whose reply did not arrive is a lease
+            # that expires. The worker's next take reports the trouble.
+            log.debug("prefetching from %s failed: %s", queue_name, exc)
+            return
+        _prefetching.on = True
+        try:
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    continue  # NOSCRIPT and the like: that take did not run
+                got = call.parse(reply).taken
+                if got is None:
+                    break  # the queue is empty now: the takes after this one are too
+                finished = runner.run(got)
+                if finished is not None:
+                    runner.finish(finished)
+        finally:
+            _prefetching.on = False
 
     # -- the loop --------------------------------------------------------------
 
@@ -201,7 +246,7 @@ class AsyncLane:
             else:  # a BaseException the loop did not re-raise: still a failure
                 error = RuntimeError(f"task {running.taskid} raised {exc!r}")
         if run.reported:
-            self.slots.release()  # its failure was written when its grace ran out
+            self._release()  # its failure was written when its grace ran out
             return
         if run.runner.app.hooks:
             run.runner.app.emit("after_task", running, value, error)
@@ -210,11 +255,16 @@ class AsyncLane:
     def _outcome(self, run: _Run, value: Any, error: Exception | None,
                  release: bool = True) -> None:
         if release:
-            self.slots.release()
+            self._release()
         self._outcomes.append(_Outcome(run, value, error))
         if not self._report_woken:
             self._report_woken = True
             self._report_wake.put(True)
+
+    def _release(self) -> None:
+        with self._inbox_lock:
+            self.active -= 1
+        self.slots.release()
 
     # -- the reporter thread -----------------------------------------------------
 
