@@ -29,8 +29,12 @@ class MalformedMessage(ValueError):
 
 
 def new_id() -> str:
-    """A random 22-character id: a uuid4 in URL-safe base64, shorter than its hex form."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+    """A random 22-character id: a uuid4 in URL-safe base64, shorter than its hex form.
+
+    Never starting with '-', which a command line would read as an option.
+    """
+    out = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+    return "0" + out[1:] if out[0] == "-" else out
 
 
 def _depth(value: Any, limit: int) -> int:

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("rpqueue.worker")
 
 MAX_IDLE = 1.0
+_never = threading.Event()
+
+
+def nap(seconds: float) -> None:
+    """Sleep, waking on a lock timeout rather than time.sleep(): under faketime
+    (tests skew worker clocks) time.sleep() fails with EINVAL."""
+    _never.wait(seconds)
+
 # A task that ran at least this long makes the worker re-check queue order
 # (one GET, under 2% of such a task); quicker ones re-check once a second.
 FRESH_AFTER = 0.005
@@ -205,13 +213,13 @@ class Worker:
                 backoff = 0.1
             except RETRYABLE_ERRORS as exc:
                 log.warning("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
-                time.sleep(backoff)
+                nap(backoff)
                 backoff = min(backoff * 2, 5.0)
             except Exception:
                 # Anything else (a refused write, a bug) must not silently end
                 # this thread while the process looks alive.
                 log.exception("worker thread error; retrying in %.1fs", backoff)
-                time.sleep(backoff)
+                nap(backoff)
                 backoff = min(backoff * 2, 5.0)
 
     def _run(self, taken: Taken) -> None:

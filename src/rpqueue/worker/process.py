@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 from ..periodic import start_scheduler
 from ..registry import HEARTBEAT, WorkerInfo
 from .limits import SUPERVISED_ENV, start_monitor
-from .loop import MAX_IDLE, QueueList, Waker, Worker
+from .loop import MAX_IDLE, QueueList, Waker, Worker, nap
 from .runner import Runner
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def _on_stop(stop: threading.Event) -> None:
             if requested[0]:
                 stop.set()
                 return
-            time.sleep(0.05)
+            stop.wait(0.05)
 
     threading.Thread(target=relay, name="rpqueue-signals", daemon=True).start()
     for sig in STOP_SIGNALS:
@@ -144,7 +144,7 @@ def run_threads(
     # tasks actually running are worth waiting for.
     deadline = time.monotonic() + wait
     while runner.in_flight and time.monotonic() < deadline:
-        time.sleep(0.01)
+        nap(0.01)
     busy = runner.in_flight
     if not busy:
         # Each thread writes the outcome of its last task as it leaves; an
