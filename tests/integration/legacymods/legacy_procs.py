@@ -61,7 +61,9 @@ def legacy_python() -> str | None:
     try:
         subprocess.run([sys.executable, "-m", "venv", str(built)], check=True,
                        capture_output=True, timeout=120)
-        subprocess.run([str(built / "bin" / "pip"), "install", "-q", "rpqueue==0.33.7"],
+        # 0.33.7 declares no dependencies: it needs redis-py beside it.
+        subprocess.run([str(built / "bin" / "pip"), "install", "-q", "rpqueue==0.33.7",
+                        "redis==8.1.0"],
                        check=True, capture_output=True, timeout=300, env=legacy_env())
     except (OSError, subprocess.SubprocessError):
         return None
