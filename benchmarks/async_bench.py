@@ -366,11 +366,14 @@ def markdown(report: dict[str, Any]) -> str:
               "ran twice).",
               "",
               "- rpqueue: `python -m rpqueue.run --module=async_bench --async-concurrency=N` "
-              "(one worker thread that takes tasks, the event loop that runs them).",
+              "(defaults otherwise: one worker thread takes tasks, several per round trip "
+              "while the loop has room, and hands them to the event loop; outcomes are "
+              "written in pipelined batches). See docs/ASYNC.md.",
               "- arq: `arq async_bench.ArqWorkerSettings`, `max_jobs=N`, `keep_result=0`, "
-              "otherwise defaults; it polls the queue every `poll_delay` (0.5 s by default) "
-              "and starts up to `max_jobs` jobs per poll, which bounds it at "
-              "max_jobs / poll_delay; `arq_fastpoll` sets `poll_delay=0.01`.",
+              "otherwise defaults. Each poll reads up to `max_jobs` job ids and starts them as "
+              "slots free up; the next poll comes what is left of `poll_delay` (0.5 s by "
+              "default) later, so the worker runs short of jobs at the end of each batch. "
+              "`arq_fastpoll` sets `poll_delay=0.01`.",
               "- SAQ: `saq async_bench.saq_settings`, `concurrency=N`, otherwise defaults.",
               "- Pinned versions: `benchmarks/peers/rpqueue_new/requirements.txt`, "
               "`benchmarks/peers/arq/requirements.txt`, SAQ's in `async_bench.py`.",

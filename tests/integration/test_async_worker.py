@@ -111,6 +111,12 @@ def intervals(aled: AioLedger, prefix: str) -> tuple[list[float], list[float]]:
     return list(starts.values()), list(ends.values())
 
 
+def started_order(events: list[dict[str, Any]]) -> list[str]:
+    """Tags in the order their coroutines started (one worker process)."""
+    assert len({e["pid"] for e in events}) == 1
+    return [e["tag"] for e in sorted(events, key=lambda e: e["seq"])]
+
+
 def dead(app: rpqueue.RPQueue, queue: str) -> list[dict[str, Any]]:
     return admin.dead_records(app, [queue])
 
@@ -155,8 +161,39 @@ def test_priorities_across_queues(app: rpqueue.RPQueue, aio: AioWorkers,
     for i in range(5):
         aio_tasks.order_hi.execute(f"hi{i}")
     aio.start("aio_tasks", "aio-hi", "aio-lo", concurrency=1)
-    order = [e["tag"] for e in aled.wait_for(10, "order")]
+    order = started_order(aled.wait_for(10, "order"))
     assert order == [f"hi{i}" for i in range(5)] + [f"lo{i}" for i in range(5)]
+
+
+def test_priorities_hold_with_batched_takes(app: rpqueue.RPQueue, aio: AioWorkers,
+                                           aled: AioLedger) -> None:
+    """With room in the loop, a thread takes several tasks of one queue per round
+    trip: never from a lower-priority queue while a higher one has tasks."""
+    for i in range(40):
+        aio_tasks.order_lo.execute(f"lo{i}")
+    for i in range(40):
+        aio_tasks.order_hi.execute(f"hi{i}")
+    aio.start("aio_tasks", "aio-hi", "aio-lo", concurrency=100)
+    order = started_order(aled.wait_for(80, "order"))
+    assert order == [f"hi{i}" for i in range(40)] + [f"lo{i}" for i in range(40)]
+
+
+def test_tasks_queued_during_batched_takes_all_run(app: rpqueue.RPQueue, aio: AioWorkers,
+                                                   aled: AioLedger) -> None:
+    """Tasks queued while the worker takes in batches: a take that found the queue
+    empty may be followed, in the same batch, by one that took a task."""
+    aio.start("aio_tasks", "aio", concurrency=100)
+    for _ in range(3):
+        aio_tasks.chain.execute(100)  # each queues its successor as it starts
+    runs = aled.wait_for(303, "chain", timeout=20)
+    assert sorted(r["left"] for r in runs) == sorted(list(range(101)) * 3)
+    handles = []
+    for i in range(300):
+        handles.append(aio_tasks.sleeper.execute(f"q{i}", 0.005))
+        if i % 20 == 0:
+            time.sleep(0.002)  # the worker keeps catching up with an empty queue
+    aled.wait_for(300, "end", timeout=20)
+    wait_until(lambda: all(h.status == "done" for h in handles), message="all recorded")
 
 
 def test_priority_holds_while_the_lane_is_full(app: rpqueue.RPQueue, aio: AioWorkers,
@@ -171,7 +208,7 @@ def test_priority_holds_while_the_lane_is_full(app: rpqueue.RPQueue, aio: AioWor
     time.sleep(0.3)  # an eager worker would take "lo" now and wait for a slot with it
     aio_tasks.order_hi.execute("hi")
     aled.release("gate")
-    order = [e["tag"] for e in aled.wait_for(2, "order")]
+    order = started_order(aled.wait_for(2, "order"))
     assert order == ["hi", "lo"]
 
 
@@ -279,7 +316,7 @@ def test_hard_abort_cancels_the_coroutine(app: rpqueue.RPQueue, aio: AioWorkers,
     assert "TaskAborted" in record["error"]
     # Not retried although attempts were left; the other coroutine went on.
     aled.wait_for(1, "end", tag="other")
-    assert other.status == "done"
+    wait_until(lambda: other.status == "done", message="the other task recorded done")
     assert len(aled.events("start", tag="ab")) == 1
     assert aled.events("not-aborted") == []
     assert "aborting task aio_tasks.abortable" in worker.stderr()
@@ -413,3 +450,26 @@ def test_bad_arguments_fail_the_task_not_the_lane(app: rpqueue.RPQueue, aio: Aio
     stats = app.client.hgetall(app.keys.queue("aio").stats)
     assert int(stats[b"failed"]) == 1 and int(stats[b"done"]) == 1
     assert "missing 1 required positional argument: 'seconds'" in worker.stderr()
+
+
+def test_outcome_written_once_redis_is_back(app: rpqueue.RPQueue, aio: AioWorkers,
+                                            fresh_redis: Any) -> None:
+    """A coroutine that ends while Redis is down: its outcome is written when Redis
+    is back (the reporter retries), not lost until the lease runs out."""
+    import signal
+
+    rpqueue.set_redis_url(fresh_redis.url)
+    aio.redis_url = fresh_redis.url
+    worker = aio.start("aio_tasks", "aio")
+    ledger = AioLedger(fresh_redis.client(decode_responses=True))
+    et = aio_tasks.slow_result.execute("outage", 1.0)
+    [start] = ledger.wait_for(1, "start", tag="outage")
+    fresh_redis.kill(signal.SIGKILL)
+    # Down when the coroutine ends (about 1 s after its start), up again 0.4 s later.
+    time.sleep(max(0.0, start["t"] + 1.4 - time.time()))
+    fresh_redis.restart()
+    app.client.connection_pool.disconnect()
+    wait_until(lambda: et.status == "done", timeout=15, message="recorded done")
+    assert et.result == "outage"
+    assert "retrying" in worker.stderr()
+    assert worker.alive()

@@ -9,10 +9,13 @@ tasks queued meanwhile.
 
 A thread that hands a task over while the loop has room for several more
 takes them from the same queue in one round trip (pipelined takes, at most
-PREFETCH): the queue it just took from was the first non-empty one in its
-priority order a moment before, so this is what that many takes in a row
-would do, minus the round trips. Without it one thread's sequential takes,
-not the loop, would bound how fast a process starts short coroutines.
+PREFETCH), if every task this process knows for that queue is ``async def``:
+the queue it just took from was the first non-empty one in its priority
+order a moment before, so this is what that many takes in a row would do,
+minus the round trips. Without it one thread's sequential takes, not the
+loop, would bound how fast a process starts short coroutines. (A queue with
+plain tasks is not prefetched from: a plain task run by the thread would
+keep the others it took waiting, their leases running.)
 
 The loop only runs coroutines. When one ends, its outcome goes to the
 lane's reporter thread, which writes the outcomes that came in meanwhile
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import inspect
 import queue
 import sys
 import threading
@@ -35,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
+from ..connection import RETRYABLE_ERRORS
 from ..errors import TaskAborted, TimeLimitExceeded, translate
 from ..message import Message
 from .runner import FailurePlan, Finished, _current, log, plan_failure
@@ -50,9 +55,12 @@ if TYPE_CHECKING:
 CANCEL_GRACE = 1.0
 # The most outcomes written in one round trip.
 REPORT_BATCH = 500
+# Tries to write a batch of outcomes while Redis is unreachable (0.2, 0.6, 1.8 s apart).
+REPORT_TRIES = 4
 # The most tasks one thread takes in one round trip for the loop.
 PREFETCH = 32
 
+# Per worker thread: slots reserved for the tasks a prefetch is handing over.
 _prefetching = threading.local()
 
 
@@ -87,8 +95,7 @@ class AsyncLane:
         self._inbox: collections.deque[_Run] = collections.deque()
         self._inbox_lock = threading.Lock()
         self._woken = False
-        self.concurrency = max(1, concurrency)
-        self.active = 0  # coroutines handed over and not ended (under _inbox_lock)
+        self._async_only: dict[str, bool] = {}
         # Outcomes for the reporter thread, which is woken once for many.
         self._outcomes: collections.deque[_Outcome] = collections.deque()
         self._report_wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
@@ -104,51 +111,71 @@ class AsyncLane:
 
     def submit(self, runner: Runner, taken: Taken, task: Task, message: Message,
                running: Running) -> None:
-        self.slots.acquire()
+        reserved = getattr(_prefetching, "reserved", 0)
+        if reserved:
+            _prefetching.reserved = reserved - 1  # its slot was reserved by _prefetch
+        else:
+            self.slots.acquire()
         with self._inbox_lock:
             self._inbox.append(_Run(runner, taken, task, message, running))
-            self.active += 1
-            room = self.concurrency - self.active
             wake, self._woken = not self._woken, True
         if wake:
             self.loop.call_soon_threadsafe(self._start_handed_over)
-        if room > 1 and not getattr(_prefetching, "on", False):
-            self._prefetch(runner, taken.queue, min(room - 1, PREFETCH))
+        if reserved:
+            return
+        self._prefetch(runner, taken.queue)
         # Room for the next task before this thread takes it (see the module doc).
         self.slots.acquire()
         self.slots.release()
 
-    def _prefetch(self, runner: Runner, queue_name: str, n: int) -> None:
-        """Take up to ``n`` more tasks from ``queue_name`` in one round trip and run them
-        (async ones are handed over; a plain one runs here and is reported at once)."""
+    def _prefetch(self, runner: Runner, queue_name: str) -> None:
+        """Take as many more tasks from ``queue_name`` as there are free slots (at
+        most PREFETCH) in one round trip, and run them: async ones are handed over
+        into the slots reserved for them, a plain one runs here and is reported."""
         app = runner.app
         if app.cluster:
+            return  # a pipeline of scripts is for one server
+        only = self._async_only.get(queue_name)
+        if only is None:
+            tasks = [t for t in app.registry.values() if t.queue == queue_name]
+            only = self._async_only[queue_name] = bool(tasks) and all(
+                inspect.iscoroutinefunction(t.function) for t in tasks)
+        if not only:
             return
-        call = app.broker.take_call(queue_name, app.running_lease)
-        pipe = app.client.pipeline(transaction=False)
-        for _ in range(n):
-            pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys,
-                                 *call.args)
-        try:
-            replies = pipe.execute(raise_on_error=False)
-        except Exception as exc:
-            # Nothing is lost: a take whose reply did not arrive is a lease
-            # that expires. The worker's next take reports the trouble.
-            log.debug("prefetching from %s failed: %s", queue_name, exc)
+        n = 0
+        while n < PREFETCH and self.slots.acquire(blocking=False):
+            n += 1
+        if not n:
             return
-        _prefetching.on = True
+        _prefetching.reserved = n
         try:
+            call = app.broker.take_call(queue_name, app.running_lease)
+            pipe = app.client.pipeline(transaction=False)
+            for _ in range(n):
+                pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys,
+                                     *call.args)
+            try:
+                replies = pipe.execute(raise_on_error=False)
+            except Exception as exc:
+                # Nothing is lost: a take whose reply did not arrive is a lease
+                # that expires. The worker's next take reports the trouble.
+                log.debug("prefetching from %s failed: %s", queue_name, exc)
+                return
             for reply in replies:
                 if isinstance(reply, Exception):
                     continue  # NOSCRIPT and the like: that take did not run
+                # Every reply counts: a task queued between two of these takes
+                # comes after an empty one.
                 got = call.parse(reply).taken
                 if got is None:
-                    break  # the queue is empty now: the takes after this one are too
+                    continue
                 finished = runner.run(got)
                 if finished is not None:
                     runner.finish(finished)
         finally:
-            _prefetching.on = False
+            for _ in range(_prefetching.reserved):
+                self.slots.release()
+            _prefetching.reserved = 0
 
     # -- the loop --------------------------------------------------------------
 
@@ -246,7 +273,7 @@ class AsyncLane:
             else:  # a BaseException the loop did not re-raise: still a failure
                 error = RuntimeError(f"task {running.taskid} raised {exc!r}")
         if run.reported:
-            self._release()  # its failure was written when its grace ran out
+            self.slots.release()  # its failure was written when its grace ran out
             return
         if run.runner.app.hooks:
             run.runner.app.emit("after_task", running, value, error)
@@ -255,16 +282,11 @@ class AsyncLane:
     def _outcome(self, run: _Run, value: Any, error: Exception | None,
                  release: bool = True) -> None:
         if release:
-            self._release()
+            self.slots.release()
         self._outcomes.append(_Outcome(run, value, error))
         if not self._report_woken:
             self._report_woken = True
             self._report_wake.put(True)
-
-    def _release(self) -> None:
-        with self._inbox_lock:
-            self.active -= 1
-        self.slots.release()
 
     # -- the reporter thread -----------------------------------------------------
 
@@ -315,7 +337,27 @@ class AsyncLane:
         if not calls:
             return
         app = calls[0][0].run.runner.app
-        replies = _run_calls(app, [c for _, c, _ in calls])
+        replies: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for attempt in range(REPORT_TRIES):
+            try:
+                got = _run_calls(app, [calls[i][1] for i in pending])
+            except RETRYABLE_ERRORS as exc:  # the pipeline as a whole
+                got = [exc] * len(pending)
+            again = []
+            for i, reply in zip(pending, got):
+                if isinstance(reply, RETRYABLE_ERRORS) and attempt < REPORT_TRIES - 1:
+                    again.append(i)
+                else:
+                    replies[i] = reply
+            if not again:
+                break
+            # Sent again: each call is fenced by its lease token, so one that
+            # did run before the connection broke only reports a lost lease.
+            log.warning("Redis unreachable while reporting %d async task(s); retrying",
+                        len(again))
+            time.sleep(0.2 * 3 ** attempt)
+            pending = again
         for (outcome, _, what), reply in zip(calls, replies):
             run = outcome.run
             if isinstance(reply, Exception):

@@ -7,6 +7,7 @@ unsupervised, one process.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from aio_ledger import ahold, anote
@@ -23,15 +24,20 @@ async def sleeper(tag: str, seconds: float) -> str:
     return tag
 
 
+# The order coroutines start in, counted before their first await (the ledger's
+# order is that of the writes, which may overtake each other).
+_started = itertools.count()
+
+
 @task(queue="aio-hi", name="aio.order_hi")
 async def order_hi(tag: str) -> None:
-    await anote("order", tag=tag)
+    await anote("order", tag=tag, seq=next(_started))
     await asyncio.sleep(0.01)
 
 
 @task(queue="aio-lo", name="aio.order_lo")
 async def order_lo(tag: str) -> None:
-    await anote("order", tag=tag)
+    await anote("order", tag=tag, seq=next(_started))
     await asyncio.sleep(0.01)
 
 
@@ -128,3 +134,19 @@ async def gated(tag: str) -> None:
     await anote("start", tag=tag)
     await ahold(tag)
     await anote("end", tag=tag)
+
+
+@task(queue="aio", save_results=60)
+async def slow_result(tag: str, seconds: float) -> str:
+    """Writes nothing after its sleep: only its outcome goes to Redis when it ends."""
+    await anote("start", tag=tag)
+    await asyncio.sleep(seconds)
+    return tag
+
+
+@task(queue="aio")
+async def chain(left: int) -> None:
+    """Queues its successor at once: that enqueue races the worker's batched takes."""
+    if left > 0:
+        await chain.aexecute(left - 1)
+    await anote("chain", left=left)
