@@ -157,8 +157,9 @@ class AsyncLane:
             try:
                 replies = pipe.execute(raise_on_error=False)
             except Exception as exc:
-                # Nothing is lost: a take whose reply did not arrive is a lease
-                # that expires. The worker's next take reports the trouble.
+                # As for any take whose reply was lost: the lease rules decide
+                # what becomes of what it took. The worker's next take reports
+                # the trouble.
                 log.debug("prefetching from %s failed: %s", queue_name, exc)
                 return
             for reply in replies:
@@ -169,9 +170,14 @@ class AsyncLane:
                 got = call.parse(reply).taken
                 if got is None:
                     continue
-                finished = runner.run(got)
-                if finished is not None:
-                    runner.finish(finished)
+                try:
+                    finished = runner.run(got)
+                    if finished is not None:
+                        runner.finish(finished)
+                except Exception:
+                    # Never abandon the other tasks taken here, nor fail the
+                    # hand-over of the task that came first.
+                    log.exception("running task %s taken in a batch failed", got.id)
         finally:
             for _ in range(_prefetching.reserved):
                 self.slots.release()
