@@ -50,6 +50,21 @@ def _delay(value: Any) -> float:
 RESULT_GRACE = 2.0
 
 
+def _poll_until(check: Callable[[], bool], timeout: float) -> bool:
+    """Call ``check`` with pauses doubling from 1 ms to 50 ms until it is true
+    (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        if check():
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.05)
+
+
 class TaskRef:
     """What it takes to queue calls to a task: its name and settings.
 
@@ -309,16 +324,7 @@ class EnqueuedTask:
 
     def wait(self, timeout: float = 30) -> bool:
         """True once the task has started or finished, False after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        pause = 0.001
-        while True:
-            if self.status in ("started", "done"):
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, 0.05)
+        return _poll_until(lambda: self.status in ("started", "done"), timeout)
 
     def cancel(self) -> bool | int:
         """True if removed before running, False if unknown (or running),
@@ -360,11 +366,7 @@ class EnqueuedTask:
         key = self.app.keys.queue(self.queue).result(self.taskid)
         raw = self.app.client.get(key)
         if raw is None and self.status == "started":
-            deadline = time.monotonic() + RESULT_GRACE
-            pause = 0.001
-            while self.status == "started" and time.monotonic() < deadline:
-                time.sleep(pause)
-                pause = min(pause * 2, 0.05)
+            _poll_until(lambda: self.status != "started", RESULT_GRACE)
             raw = self.app.client.get(key)
         return decode_result(raw)
 
