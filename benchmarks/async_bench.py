@@ -21,7 +21,9 @@ every system (``ASYNC_BENCH_SYSTEM`` picks which one it defines) and the
 producer run inside each venv (``--role producer``).
 
 Writes the results between ``<!-- async:start -->`` and ``<!-- async:end -->``
-in BENCHMARKS.md (appended if missing; the rest of the file is left alone).
+in BENCHMARKS.md, or the file given with ``--markdown`` (appended if missing;
+the rest of the file is left alone). benchmarks/run.py, which rewrites the rest
+of the file, keeps every such marked section as it is.
 """
 
 from __future__ import annotations
@@ -382,7 +384,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write_section(path: str, section: str) -> None:
-    """Replace our section between the markers, or append it; nothing else changes."""
+    """Replace our section between the markers, or append it; nothing else changes
+    (benchmarks/run.py's part and any other marked section stay as they are)."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -393,8 +396,10 @@ def write_section(path: str, section: str) -> None:
         text = text[:start] + section.rstrip("\n") + text[end + len(MARK_END):]
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    with open(path, "w", encoding="utf-8") as f:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write(text if text.endswith("\n") else text + "\n")
+    os.replace(tmp, path)
 
 
 def orchestrate(args: argparse.Namespace) -> int:
@@ -440,8 +445,8 @@ def orchestrate(args: argparse.Namespace) -> int:
     with open(os.path.join(WORK, "latest.json"), "w") as f:
         json.dump(report, f, indent=2)
     if not args.no_markdown:
-        write_section(os.path.join(REPO, "BENCHMARKS.md"), markdown(report))
-        harness.log("wrote the asyncio section of BENCHMARKS.md")
+        write_section(args.markdown, markdown(report))
+        harness.log(f"wrote the asyncio section of {os.path.relpath(args.markdown, REPO)}")
     return 0
 
 
@@ -461,6 +466,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--phase-timeout", type=float, default=30.0,
                     help="seconds after the worker starts before a drain is cut off")
     ap.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
+    ap.add_argument("--markdown", default=os.path.join(REPO, "BENCHMARKS.md"),
+                    help="the file whose asyncio section is written (default BENCHMARKS.md)")
     args = ap.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     if args.role == "orchestrator":

@@ -132,8 +132,14 @@ class Peer:
         for _ in range(n):
             f()
 
-    def enqueue_batch(self, n):
-        """Enqueue n no-op tasks through the peer's batch API."""
+    def batch_input(self, n):
+        """The argument list the batch API takes for n no-op calls, built
+        before the timer of the batch phase starts (None: nothing to build)."""
+        return None
+
+    def enqueue_batch(self, n, prepared=None):
+        """Enqueue n no-op tasks through the peer's batch API, in one call;
+        `prepared` is what batch_input(n) returned, or None (build it)."""
         raise NotImplementedError
 
     def enqueue_stamp(self):
@@ -383,6 +389,47 @@ class Run:
             "complete": len(samples) >= self.args.latency_samples,
         }
 
+    def paired_ceiling(self):
+        """Single enqueue calls and the Python round-trip ceiling (EVALSHA of a
+        trivial script on one held redis-py connection, one per round trip),
+        measured in alternating blocks in this process, so that whatever
+        slows round trips (other load; on a small VM, whether this process
+        and redis-server share a core) weighs on both alike. Each round: one
+        block of each, in alternating order; the ratio is per round."""
+        a, p = self.args, self.peer
+        block = max(100, a.tasks // 20)
+        r = redis.Redis.from_url(a.url)
+        sha = r.script_load("return 1")
+        conn = r.connection_pool.get_connection()
+
+        def ceiling(k):
+            for _ in range(k):
+                conn.send_command("EVALSHA", sha, 0)
+                conn.read_response()
+
+        try:
+            ceiling(200)
+            p.enqueue_noops(100)
+            enq, ceil, ratios = [], [], []
+            for i in range(a.paired_rounds):
+                order = ((ceil, ceiling), (enq, p.enqueue_noops))
+                for out, fn in (order if i % 2 == 0 else order[::-1]):
+                    t0 = time.perf_counter()
+                    fn(block)
+                    out.append(block / (time.perf_counter() - t0))
+                ratios.append(enq[-1] / ceil[-1])
+        finally:
+            r.connection_pool.release(conn)
+            r.close()
+        out = {"rounds": a.paired_rounds, "block": block,
+               "enqueue_rps": statistics.median(enq), "evalsha_rps": statistics.median(ceil),
+               "ratio": statistics.median(ratios), "ratios": [round(x, 4) for x in ratios],
+               "enqueue_rps_all": [round(x) for x in enq],
+               "evalsha_rps_all": [round(x) for x in ceil]}
+        self.result["paired_ceiling"] = out
+        log("paired ceiling: enqueue %.0f/s, EVALSHA %.0f/s, ratio %.2f (%.2f-%.2f)" % (
+            out["enqueue_rps"], out["evalsha_rps"], out["ratio"], min(ratios), max(ratios)))
+
     # --- the protocol ------------------------------------------------------
     def _phase(self, name, fn, flush=True):
         """Run one phase; a failing phase is recorded and the next one runs."""
@@ -415,6 +462,12 @@ class Run:
             rate, dt = self.timed_enqueue(p.enqueue_noops, n)
             res["enqueue_single"] = rate
             log("enqueue single: %.0f/s (%.2fs)" % (rate, dt))
+
+        # 0. single enqueue against the Python round-trip ceiling, interleaved
+        # (its tasks are flushed: phase 1 fills the queue that phase 2 drains)
+        if a.paired_rounds > 0:
+            self._phase("paired_ceiling", self.paired_ceiling)
+            self.flush()
 
         if not self._phase("enqueue_single", enqueue_single):
             raise RuntimeError("single enqueue failed: " + res["errors"][-1]["error"])
@@ -450,12 +503,14 @@ class Run:
 
         # 3. batch enqueue (or single calls to refill), then drain with 2
         def batch():
-            rate, dt = self.timed_enqueue(p.enqueue_batch, n)
+            # only the batch call is timed: its argument list is built first
+            prepared = p.batch_input(n)
+            rate, dt = self.timed_enqueue(lambda k: p.enqueue_batch(k, prepared), n)
             res["enqueue_batch"] = rate
             log("enqueue batch: %.0f/s (%.2fs)" % (rate, dt))
 
         def refill():
-            rate, dt = self.timed_enqueue(p.enqueue_noops, n)
+            rate, _ = self.timed_enqueue(p.enqueue_noops, n)
             res["enqueue_single_refill"] = rate
 
         res["enqueue_batch"] = None
@@ -539,11 +594,12 @@ class Run:
             row = {}
             probes.append(row)
 
-            def enqueue():
-                rate, dt = self.timed_enqueue(p.enqueue_noops, probe)
+            # called right away, in this iteration: the defaults only bind row and i
+            def enqueue(row=row):
+                rate, _ = self.timed_enqueue(p.enqueue_noops, probe)
                 row["enqueue_single"] = rate
 
-            def drain():
+            def drain(row=row, i=i):
                 rate, info, w = self.drain(1, "backlog%d-%d" % (size, i), n=probe, more_queued=True)
                 w.stop()
                 row["drain_1"] = rate
@@ -666,8 +722,8 @@ class Run:
             if flags is not None:
                 with open(splog, "wb") as logf:
                     spy = subprocess.Popen(
-                        [a.py_spy, "record", "--pid", str(pid), "--rate", str(a.profile_rate)]
-                        + flags + ["--subprocesses", "--format", "raw", "--output", raw],
+                        [a.py_spy, "record", "--pid", str(pid), "--rate", str(a.profile_rate),
+                         *flags, "--subprocesses", "--format", "raw", "--output", raw],
                         stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                         start_new_session=True)
                 with open(w.pidfile, "a") as f:
@@ -774,7 +830,7 @@ class Run:
         outdir = os.path.join(self.workdir, "cprofile")
         shutil.rmtree(outdir, ignore_errors=True)
         wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profile_worker.py")
-        cmds = [[argv[0], wrapper, outdir] + argv[1:] for argv in self.peer.worker_commands(1)]
+        cmds = [[argv[0], wrapper, outdir, *argv[1:]] for argv in self.peer.worker_commands(1)]
         run = self._profiled_drain(n, "cprofile", commands=cmds)
         files = sorted(glob.glob(os.path.join(outdir, "*.pstats")))
         if not files:
@@ -797,6 +853,8 @@ def parse_args(argv=None):
     ap.add_argument("--phase-timeout", type=float, default=60.0,
                     help="max seconds for one drain phase (worker start included)")
     ap.add_argument("--latency-timeout", type=float, default=20.0)
+    ap.add_argument("--paired-rounds", type=int, default=10,
+                    help="rounds of single enqueues vs the EVALSHA ceiling, interleaved (0: skip)")
     ap.add_argument("--workdir", required=True, help="scratch dir for worker logs")
     ap.add_argument("--variant", default=None)
     ap.add_argument("--peer-id", default=None)

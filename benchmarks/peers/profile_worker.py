@@ -62,7 +62,7 @@ def _finish():
     # Worker threads are daemons: give them a moment to return on their own
     # (they stop once the worker's stop flag is set), then dump the rest.
     deadline = time.time() + 5
-    for t, prof in list(_profiled):
+    for t, _ in list(_profiled):
         if t.is_alive():
             t.join(max(0.0, deadline - time.time()))
     for t, prof in list(_profiled):
@@ -71,7 +71,7 @@ def _finish():
 
 
 if rest and rest[0] == "-m":
-    sys.argv = [rest[1]] + rest[2:]
+    sys.argv = [rest[1], *rest[2:]]
     runpy.run_module(rest[1], run_name="__main__", alter_sys=True)
 else:
     sys.argv = rest

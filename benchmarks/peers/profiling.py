@@ -32,8 +32,8 @@ category, tested in this order:
 from __future__ import annotations
 
 import collections
-import os
 import html
+import os
 import re
 
 CATEGORIES = [
@@ -177,7 +177,7 @@ def pstats_rows(paths, marker=None):
 
     def load(path):
         rows = []
-        for (file, line, func), (cc, nc, tt, ct, callers) in pstats.Stats(path).stats.items():
+        for (file, line, func), (_cc, nc, tt, ct, callers) in pstats.Stats(path).stats.items():
             rows.append({"file": file, "line": line, "func": func, "tt": tt, "ct": ct, "nc": nc,
                          "callers": [(cf, cl, cfn, v[2]) for (cf, cl, cfn), v in callers.items()]})
         return rows
@@ -230,7 +230,7 @@ def summarize_pstats_rows(rows, us_per_task=None, top=15):
             callers = r.get("callers") or []
             ctt = sum(c[3] for c in callers)
             if ctt > 0:
-                for cf, cl, cfn, c_tt in callers:
+                for cf, _cl, cfn, c_tt in callers:
                     cat = "bookkeeping" if cf == "~" else own_cat(cf, cfn)
                     cats[cat] += tt * c_tt / ctt
                 first = max(callers, key=lambda c: c[3])

@@ -1,13 +1,33 @@
-"""Round-trip ceiling seen from Python: one redis-py client, PING in a loop.
+"""Round-trip ceilings seen from Python: one redis-py client, one command per
+round trip, in a loop.
 
     <venv>/bin/python pyceiling.py --url redis://127.0.0.1:PORT/0 --seconds 2
 
-Prints one JSON line. ``client_rps`` is ``Redis.ping()`` (the public client
-API, what most code pays per command); ``connection_rps`` is the same loop
-on one checked-out connection (``send_command`` + ``read_response``), below
-the client's per-command wrappers: the floor of what a library that holds
-its own connection, as rpqueue's execute() does, can reach. Both use the
-hiredis reply parser when it is installed (``hiredis`` says whether it was).
+Prints one JSON line with four rates (calls per second), each loop on the same
+single connection, one request in flight:
+
+``client_rps``
+    ``Redis.ping()``: the public client API, what most code pays per command
+    (pool checkout, per-command wrappers, reply callbacks).
+``connection_rps``
+    PING on one checked-out connection (``send_command`` +
+    ``read_response``), below the client's per-command wrappers.
+``evalsha_rps``
+    ``EVALSHA <sha> 0`` of a trivial script (``return 1``) on one checked-out
+    connection: the same kind of call rpqueue's ``execute()`` makes (one
+    EVALSHA per task on a connection the thread holds, rpqueue/direct.py),
+    with no script work. This is the ceiling issue #6's "single execute() >=
+    80% of the one-client round-trip ceiling" is judged against.
+``evalsha_shaped_rps``
+    The same trivial script, called with the argument shape of one
+    ``execute()`` of a no-op task (7 keys, a 22-character id, a ~100-byte JSON
+    message and 3 small arguments). Not a ceiling: the difference to
+    ``evalsha_rps`` is what packing and sending execute()'s arguments costs
+    with no script work.
+
+All loops use the hiredis reply parser when it is installed (``hiredis`` says
+whether it was). ``--connection-seconds`` is the length of each of the three
+connection loops.
 """
 import argparse
 import json
@@ -20,6 +40,16 @@ try:
     from redis.utils import HIREDIS_AVAILABLE
 except ImportError:  # pragma: no cover
     HIREDIS_AVAILABLE = None
+
+TRIVIAL_SCRIPT = "return 1"
+# the argument shape of one execute() of a no-op task (rpqueue/broker.py,
+# enqueue_call): 7 keys, then id, message, delay ms, meta, size limit
+SHAPED_KEYS = ["rpqueue:q:{default}:%s" % k
+               for k in ("ready", "msg", "delayed", "meta", "wake", "stats", "leases")]
+SHAPED_ARGS = ["CxsYFFofSTmZ2pmA2Q329g",
+               '{"v":1,"id":"CxsYFFofSTmZ2pmA2Q329g","name":"bench_tasks.noop",'
+               '"queue":"default","args":[],"kwargs":{}}',
+               0, "", 1048576]
 
 
 def loop(fn, seconds):
@@ -47,15 +77,29 @@ def main():
     n, dt = loop(r.ping, a.seconds)
     out = {"client_rps": n / dt, "client_calls": n, "client_seconds": round(dt, 3),
            "hiredis": bool(HIREDIS_AVAILABLE), "redis_py": redis.__version__,
-           "python": sys.version.split()[0]}
+           "python": sys.version.split()[0], "script": TRIVIAL_SCRIPT}
     if a.connection_seconds > 0:
+        sha = r.script_load(TRIVIAL_SCRIPT)
+        nkeys = len(SHAPED_KEYS)
         conn = r.connection_pool.get_connection()
         try:
             def ping():
                 conn.send_command("PING")
                 conn.read_response()
-            n, dt = loop(ping, a.connection_seconds)
-            out.update(connection_rps=n / dt, connection_calls=n, connection_seconds=round(dt, 3))
+
+            def evalsha():
+                conn.send_command("EVALSHA", sha, 0)
+                conn.read_response()
+
+            def evalsha_shaped():
+                conn.send_command("EVALSHA", sha, nkeys, *SHAPED_KEYS, *SHAPED_ARGS)
+                conn.read_response()
+
+            for key, fn in (("connection", ping), ("evalsha", evalsha),
+                            ("evalsha_shaped", evalsha_shaped)):
+                n, dt = loop(fn, a.connection_seconds)
+                out.update({key + "_rps": n / dt, key + "_calls": n,
+                            key + "_seconds": round(dt, 3)})
         finally:
             r.connection_pool.release(conn)
     print(json.dumps(out))

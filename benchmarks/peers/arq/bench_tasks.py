@@ -6,9 +6,8 @@ event loop for that one round trip costs arq exactly what it costs others.
 """
 import os
 
-from arq.connections import RedisSettings
-
 import benchlib
+from arq.connections import RedisSettings
 
 
 async def noop(ctx):

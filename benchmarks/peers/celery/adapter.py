@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import benchlib  # noqa: E402
+import benchlib
 
 
 class CeleryPeer(benchlib.Peer):
@@ -20,8 +20,8 @@ class CeleryPeer(benchlib.Peer):
     def __init__(self, url, args):
         super().__init__(url, args)
         os.environ["BENCH_REDIS_URL"] = url
-        import celery
         import bench_tasks
+        import celery
         self.version = celery.__version__
         self.tasks = bench_tasks
 

@@ -1,9 +1,8 @@
 """Tasks for Celery (redis broker, no result backend)."""
 import os
 
-from celery import Celery
-
 import benchlib
+from celery import Celery
 
 app = Celery("bench_tasks", broker=os.environ["BENCH_REDIS_URL"])
 app.conf.update(

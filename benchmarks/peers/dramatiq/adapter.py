@@ -5,7 +5,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import benchlib  # noqa: E402
+import benchlib
 
 
 class DramatiqPeer(benchlib.Peer):
@@ -17,8 +17,8 @@ class DramatiqPeer(benchlib.Peer):
     def __init__(self, url, args):
         super().__init__(url, args)
         os.environ["BENCH_REDIS_URL"] = url
-        import dramatiq
         import bench_tasks
+        import dramatiq
         self.version = dramatiq.__version__
         self.tasks = bench_tasks
 

@@ -1,10 +1,9 @@
 """Actors for Dramatiq (RedisBroker, default middleware)."""
 import os
 
+import benchlib
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-
-import benchlib
 
 dramatiq.set_broker(RedisBroker(url=os.environ["BENCH_REDIS_URL"]))
 

@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import benchlib  # noqa: E402
+import benchlib
 
 
 class HueyPeer(benchlib.Peer):
@@ -19,8 +19,8 @@ class HueyPeer(benchlib.Peer):
     def __init__(self, url, args):
         super().__init__(url, args)
         os.environ["BENCH_REDIS_URL"] = url
-        import huey
         import bench_tasks
+        import huey
         self.version = huey.__version__
         self.tasks = bench_tasks
 

@@ -1,9 +1,8 @@
 """Tasks for Huey (RedisHuey, default options)."""
 import os
 
-from huey import RedisHuey
-
 import benchlib
+from huey import RedisHuey
 
 huey = RedisHuey("bench", url=os.environ["BENCH_REDIS_URL"])
 

@@ -6,11 +6,10 @@ decorator (default queue ``default``).
 """
 import os
 
+import benchlib
 import redis
 
 import rpqueue
-
-import benchlib
 
 rpqueue.set_redis_connection(redis.Redis.from_url(os.environ["BENCH_REDIS_URL"]))
 

@@ -7,7 +7,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-import benchlib  # noqa: E402
+import benchlib
 
 
 class RpqueueOrig(benchlib.Peer):
@@ -24,8 +24,9 @@ class RpqueueOrig(benchlib.Peer):
         os.environ["BENCH_REDIS_URL"] = url
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # 'imp' module
-            import rpqueue
             import bench_tasks
+
+            import rpqueue
         self.rpqueue = rpqueue
         self.tasks = bench_tasks
         self.version = rpqueue.VERSION

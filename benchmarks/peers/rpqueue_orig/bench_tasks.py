@@ -7,9 +7,9 @@ rpqueue 0.33.7 wants bytes queue names on Python 3 (``@task`` asserts
 import os
 from urllib.parse import urlparse
 
-import rpqueue
-
 import benchlib
+
+import rpqueue
 
 _u = urlparse(os.environ["BENCH_REDIS_URL"])
 rpqueue.set_redis_connection_settings(_u.hostname, _u.port or 6379, int((_u.path or "/0").lstrip("/") or 0))

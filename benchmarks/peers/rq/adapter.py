@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import benchlib  # noqa: E402
+import benchlib
 
 QUEUE = "bench"
 
@@ -16,10 +16,10 @@ class RQPeer(benchlib.Peer):
 
     def __init__(self, url, args):
         super().__init__(url, args)
+        import bench_tasks
         import redis
         import rq
         from rq import Queue
-        import bench_tasks
         self.variant = args.variant or "simple"
         if self.variant not in ("simple", "fork"):
             raise ValueError("variant must be simple or fork")
@@ -34,10 +34,13 @@ class RQPeer(benchlib.Peer):
     def enqueue_noop(self):
         self.q.enqueue(self.tasks.noop)
 
-    def enqueue_batch(self, n):
+    def batch_input(self, n):
         prep = self.Queue.prepare_data
         f = self.tasks.noop
-        self.q.enqueue_many([prep(f) for _ in range(n)])
+        return [prep(f) for _ in range(n)]
+
+    def enqueue_batch(self, n, prepared=None):
+        self.q.enqueue_many(self.batch_input(n) if prepared is None else prepared)
 
     def enqueue_stamp(self):
         self.q.enqueue(self.tasks.stamp)
