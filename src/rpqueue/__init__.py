@@ -169,6 +169,25 @@ def set_priority(queue: str | bytes, qpri: float) -> None:
     _default.set_priority(queue, qpri)
 
 
+def set_scheduling(mode: str, age: float | None = None) -> None:
+    """How workers share out their queues: "strict" priority order (the default),
+    "weighted" (set_queue_weight) or "aging" (``age`` in seconds)."""
+    _default.set_scheduling(mode, age)
+
+
+def get_scheduling() -> dict[str, Any]:
+    return _default.get_scheduling()
+
+
+def set_queue_weight(queue: str | bytes, weight: float) -> None:
+    """The share of ``queue`` when scheduling is "weighted" (default 1)."""
+    _default.set_queue_weight(queue, weight)
+
+
+def queue_weights() -> dict[str, float]:
+    return _default.queue_weights()
+
+
 def known_queues() -> list[str]:
     return _default.known_queues()
 
@@ -269,6 +288,7 @@ __all__ = [
     "execute_tasks",
     "flush_tasks",
     "get_page",
+    "get_scheduling",
     "get_task",
     "known_queues",
     "known_tasks",
@@ -277,6 +297,7 @@ __all__ = [
     "paused_queues",
     "periodic_task",
     "queue_sizes",
+    "queue_weights",
     "read_deadletter",
     "result",
     "results",
@@ -284,8 +305,10 @@ __all__ = [
     "set_durable",
     "set_key_prefix",
     "set_priority",
+    "set_queue_weight",
     "set_redis_connection",
     "set_redis_connection_settings",
     "set_redis_url",
+    "set_scheduling",
     "task",
 ]

@@ -319,6 +319,45 @@ class RPQueue:
         self.client.incr(self.keys.queues_version)
         self.note_queue(name)
 
+    def set_scheduling(self, mode: str, age: float | None = None) -> None:
+        """How workers share out their queues: "strict" priority order (the
+        default), "weighted" (set_queue_weight) or "aging" (a queue whose next
+        task waited over ``age`` seconds goes first). See docs/OPERATIONS.md."""
+        from .worker.scheduling import check_mode
+
+        mode, age = check_mode(mode, age)
+        pipe = self.client.pipeline(transaction=False)
+        if age is None:
+            pipe.hset(self.keys.scheduling, "mode", mode)
+            pipe.hdel(self.keys.scheduling, "age")
+        else:
+            pipe.hset(self.keys.scheduling, mapping={"mode": mode, "age": repr(age)})
+        pipe.incr(self.keys.queues_version)
+        pipe.execute()
+
+    def get_scheduling(self) -> dict[str, Any]:
+        """{"mode": ..., "age": seconds or None}, as workers read it."""
+        from .worker.scheduling import parse_settings
+
+        settings = parse_settings(self.client.hgetall(self.keys.scheduling), {})
+        return {"mode": settings.mode, "age": settings.age}
+
+    def set_queue_weight(self, queue: str | bytes, weight: float) -> None:
+        """The share of ``queue`` in the weighted mode (default 1)."""
+        from .worker.scheduling import check_weight
+
+        name = normalize_queue(queue)
+        value = check_weight(weight)
+        self.client.hset(self.keys.weights, name, repr(value))
+        self.client.incr(self.keys.queues_version)
+        self.note_queue(name)
+
+    def queue_weights(self) -> dict[str, float]:
+        """The weights set with set_queue_weight (queues not listed weigh 1)."""
+        from .worker.scheduling import parse_settings
+
+        return dict(parse_settings({}, self.client.hgetall(self.keys.weights)).weights)
+
     def priorities(self) -> dict[str, float]:
         raw = self.client.hgetall(self.keys.priorities)
         out: dict[str, float] = {}

@@ -213,6 +213,34 @@ def cmd_pause(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+def cmd_scheduling(args: argparse.Namespace, out: Console) -> int:
+    app = default_app()
+    if args.mode is not None:
+        app.set_scheduling(args.mode, args.age)
+    elif args.age is not None:
+        raise ValueError("--age needs a mode: rpqueue scheduling aging --age S")
+    current = app.get_scheduling()
+    line = f"scheduling: {current['mode']}"
+    if current["age"] is not None:
+        line += f", age {current['age']:g}s"
+    out.print(_plain(line))
+    weights = app.queue_weights()
+    if current["mode"] == "weighted" and weights:
+        listed = ", ".join(f"{q!r} {w:g}" for q, w in sorted(weights.items()))
+        out.print(_plain(f"weights: {listed} (others 1)"), soft_wrap=True)
+    return 0
+
+
+def cmd_weight(args: argparse.Namespace, out: Console) -> int:
+    app = default_app()
+    if args.weight is not None:
+        app.set_queue_weight(args.queue, args.weight)
+    weight = app.queue_weights().get(args.queue)
+    shown = "1 (default)" if weight is None else f"{weight:g}"
+    out.print(_plain(f"weight of {args.queue!r}: {shown}"))
+    return 0
+
+
 def cmd_flush(args: argparse.Namespace, out: Console) -> int:
     import logging
     import re
@@ -366,6 +394,22 @@ def parser() -> argparse.ArgumentParser:
     add_connection_options(re_)
     re_.add_argument("queues", nargs="+", metavar="QUEUE")
     re_.set_defaults(func=cmd_pause, resume=True)
+
+    sg = sub.add_parser("scheduling", help="show or set how workers share out their queues "
+                        "(strict priority, weighted, aging)")
+    add_connection_options(sg)
+    sg.add_argument("mode", nargs="?", metavar="{strict,weighted,aging}",
+                    help="strict: priority order (default); weighted: by queue weight; "
+                         "aging: a queue whose next task waited over --age seconds first")
+    sg.add_argument("--age", type=float, metavar="S", help="seconds (aging only)")
+    sg.set_defaults(func=cmd_scheduling)
+
+    wt = sub.add_parser("weight", help="show or set a queue's weight in the weighted mode")
+    add_connection_options(wt)
+    wt.add_argument("queue", metavar="QUEUE")
+    wt.add_argument("weight", nargs="?", type=float, metavar="N", help="a number > 0 "
+                    "(default 1)")
+    wt.set_defaults(func=cmd_weight)
 
     fl = sub.add_parser("flush", help="wait until the tasks queued now have started (or "
                         "finished)", conflict_handler="resolve")

@@ -133,6 +133,11 @@ class Keys:
         # serving all queues re-read their order when it moves.
         self.queues_version = prefix + "queues:version"
         self.priorities = prefix + "priorities"
+        # Anti-starvation (worker/scheduling.py), global so all workers agree:
+        # HASH mode (strict|weighted|aging), age (seconds, aging only).
+        self.scheduling = prefix + "scheduling"
+        # HASH queue name -> weight in the weighted mode (1 when absent).
+        self.weights = prefix + "weights"
         self.tasks = prefix + "tasks"
         self.data_queues = prefix + "dataqueues"
         self.workers = prefix + "workers"

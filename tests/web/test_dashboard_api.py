@@ -92,6 +92,22 @@ def test_queues_show_depth_delayed_in_flight_dead_seen_and_priority(
     assert (gamma["priority"], gamma["waiting"], gamma["seen"]) == (5.0, 0, None)
 
 
+def test_queues_show_the_scheduling_mode_and_each_weight(rpq: RPQueue,
+                                                         client: TestClient) -> None:
+    enqueue(rpq, "mail.send", "alpha", 1)
+    enqueue(rpq, "report.build", "beta", 2)
+    body = client.get("/api/queues").json()
+    assert body["scheduling"] == {"mode": "strict", "age": None}
+    assert [q["weight"] for q in body["queues"]] == [1.0, 1.0]
+    rpq.set_scheduling("weighted")
+    rpq.set_queue_weight("beta", 2.5)
+    body = client.get("/api/queues").json()
+    assert body["scheduling"] == {"mode": "weighted", "age": None}
+    assert {q["name"]: q["weight"] for q in body["queues"]} == {"alpha": 1.0, "beta": 2.5}
+    rpq.set_scheduling("aging", age=30)
+    assert client.get("/api/queues").json()["scheduling"] == {"mode": "aging", "age": 30.0}
+
+
 def test_rate_sampler_turns_counter_readings_into_rates() -> None:
     clock = [0.0]
     sampler = RateSampler(keep=3, min_interval=1.0, clock=lambda: clock[0])

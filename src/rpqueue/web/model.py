@@ -19,6 +19,7 @@ from .. import admin
 from ..broker import text
 from ..message import MalformedMessage, decode
 from ..registry import STALE
+from ..worker.scheduling import read_settings
 
 if TYPE_CHECKING:
     from ..app import RPQueue
@@ -117,11 +118,16 @@ def queue_overview(rpq: RPQueue, sampler: RateSampler | None = None) -> dict[str
         rows.append({"name": name, "waiting": int(waiting), "delayed": int(delayed),
                      "running": int(running), "dead": int(dead), "seen": seen.get(name),
                      "priority": priorities.get(name), "stats": stats})
+    # Anti-starvation settings as workers read them (worker/scheduling.py).
+    scheduling = read_settings(rpq)
+    for row in rows:
+        row["weight"] = scheduling.weight(row["name"])
     if sampler is not None:
         sampler.observe(counts)
         for row in rows:
             row["rate"], row["rate_enqueued"] = sampler.rates(row["name"])
-    return {"now": now, "queues": rows}
+    return {"now": now, "queues": rows,
+            "scheduling": {"mode": scheduling.mode, "age": scheduling.age}}
 
 
 def queue_items(rpq: RPQueue, queue: str, page: int, per_page: int) -> dict[str, Any]:

@@ -15,7 +15,9 @@ order a moment before, so this is what that many takes in a row would do,
 minus the round trips. Without it one thread's sequential takes, not the
 loop, would bound how fast a process starts short coroutines. (A queue with
 plain tasks is not prefetched from: a plain task run by the thread would
-keep the others it took waiting, their leases running.)
+keep the others it took waiting, their leases running.) In the weighted
+scheduling mode a batch takes only as many tasks as the queue's share gives
+it in a row (worker/scheduling.py).
 
 The loop only runs coroutines. When one ends, its outcome goes to the
 lane's reporter thread, which writes the outcomes that came in meanwhile
@@ -43,6 +45,7 @@ from ..connection import RETRYABLE_ERRORS
 from ..errors import TaskAborted, TimeLimitExceeded, translate
 from ..message import Message
 from .runner import FailurePlan, Finished, _current, log, plan_failure
+from .scheduling import bound
 
 if TYPE_CHECKING:
     from ..app import RPQueue
@@ -142,8 +145,14 @@ class AsyncLane:
                 inspect.iscoroutinefunction(t.function) for t in tasks)
         if not only:
             return
+        limit = PREFETCH
+        policy = bound()
+        if policy is not None:
+            scheduler, queue_list = policy
+            served = queue_list.get()
+            limit = scheduler.prefetch_limit(queue_name, served, PREFETCH)
         n = 0
-        while n < PREFETCH and self.slots.acquire(blocking=False):
+        while n < limit and self.slots.acquire(blocking=False):
             n += 1
         if not n:
             return
@@ -162,12 +171,14 @@ class AsyncLane:
                 # the trouble.
                 log.debug("prefetching from %s failed: %s", queue_name, exc)
                 return
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    continue  # NOSCRIPT and the like: that take did not run
-                # Every reply counts: a task queued between two of these takes
-                # comes after an empty one.
-                got = call.parse(reply).taken
+            # NOSCRIPT and the like: that take did not run. Every other reply
+            # counts: a task queued between two of these takes comes after
+            # an empty one.
+            takes = [call.parse(r).taken for r in replies if not isinstance(r, Exception)]
+            if policy is not None:
+                got_n = sum(1 for t in takes if t is not None)
+                scheduler.prefetched(queue_name, served, got_n, got_n < len(takes))
+            for got in takes:
                 if got is None:
                     continue
                 try:

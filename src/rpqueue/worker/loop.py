@@ -1,5 +1,8 @@
 """The worker thread: take from the highest-priority non-empty queue, run, repeat.
 
+"Highest priority" is the order of the scheduling mode (worker/scheduling.py):
+plain priority order unless weighted or aging scheduling is on.
+
 An idle worker does not poll: it blocks on the queues' wake lists, which
 every enqueue fills, for at most the time until the next delayed task or
 lease deadline (both in Redis time) and at most MAX_IDLE seconds.
@@ -17,6 +20,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 from ..broker import Taken, TakeReply, text
 from ..connection import RETRYABLE_ERRORS, socket_timeout
 from .runner import Finished, Runner
+from .scheduling import Scheduler, bind, parse_settings
 
 if TYPE_CHECKING:
     from ..app import RPQueue
@@ -45,8 +49,10 @@ class QueueList:
     """The queues a worker serves, in order, without the paused ones.
 
     The list is refreshed every QUEUE_REFRESH seconds when serving all
-    queues; the paused set (rpqueue.pause) every PAUSED_REFRESH seconds,
-    for named queues too.
+    queues; the paused set (rpqueue.pause) and the scheduling settings
+    (worker/scheduling.py) every PAUSED_REFRESH seconds, for named queues too.
+    ``get`` is the priority order; ``order`` the order the scheduling mode
+    tries them in for one take.
     """
 
     def __init__(self, app: RPQueue, queues: list[str] | None) -> None:
@@ -57,6 +63,7 @@ class QueueList:
         self._paused: frozenset[str] = frozenset()
         self._paused_loaded = -PAUSED_REFRESH
         self._version: object = None
+        self.scheduler = Scheduler(app)
 
     def refresh(self) -> None:
         self._loaded = -QUEUE_REFRESH
@@ -81,8 +88,11 @@ class QueueList:
                 pipe = self.app.client.pipeline(transaction=False)
                 pipe.smembers(self.app.keys.paused)
                 pipe.get(self.app.keys.queues_version)
-                raw, version = pipe.execute()
+                pipe.hgetall(self.app.keys.scheduling)
+                pipe.hgetall(self.app.keys.weights)
+                raw, version, scheduling, weights = pipe.execute()
                 self._paused = frozenset(text(q) for q in raw)
+                self.scheduler.configure(parse_settings(scheduling, weights))
                 if self.fixed is None and version != self._version:
                     self._version = version
                     self._queues = self.app.ordered_queues()
@@ -94,6 +104,16 @@ class QueueList:
         if self._paused:
             return [q for q in queues if q not in self._paused]
         return queues
+
+    def order(self, fresh: bool = False) -> list[str]:
+        """The queues in the order to try them for one take; report what the
+        take found with ``record``."""
+        return self.scheduler.order(self.get(fresh))
+
+    def record(self, order: list[str], served: int | None) -> None:
+        """``order[:served]`` were empty and ``order[served]`` gave a task
+        (``served`` None: all were empty)."""
+        self.scheduler.record(order, served)
 
 
 class Waker:
@@ -201,6 +221,8 @@ class Worker:
 
     def run(self) -> None:
         self.direct = self.app.direct()
+        # For the asyncio lane's batched takes, which run inside this thread's.
+        bind(self.queues.scheduler, self.queues)
         backoff = 0.1
         while True:
             try:
@@ -228,12 +250,13 @@ class Worker:
     def step(self) -> None:
         """Report the last task and run the next, or sleep until there may be one."""
         finished, self.pending = self.pending, None
-        queues = self.queues.get(fresh=finished is not None and finished.took >= FRESH_AFTER)
+        queues = self.queues.order(fresh=finished is not None and finished.took >= FRESH_AFTER)
         next_ms, now_ms, start = -1, 0, 0
         if finished is not None:
             if queues and finished.taken.queue == queues[0]:
-                # The top queue: writing the outcome and taking the next task
-                # in one script skips no priority.
+                # The queue to try first (in weighted or aging mode, the one
+                # the mode picks): writing the outcome and taking the next
+                # task in one script skips no priority.
                 try:
                     ok, reply = self.app.broker.finish_take(
                         queues[0], finished.taken, finished.result, finished.task.save_results,
@@ -243,6 +266,7 @@ class Worker:
                     raise
                 self.runner.report(finished, ok)
                 if reply.taken is not None:
+                    self.queues.record(queues, 0)
                     self._run(reply.taken)
                     return
                 now_ms, next_ms, start = reply.now_ms, reply.next_ms, 1
@@ -252,14 +276,20 @@ class Worker:
                 except RETRYABLE_ERRORS:
                     self.pending = finished
                     raise
-        for queue in queues[start:]:
-            reply = self.app.broker.take(queue, self.app.running_lease, self.direct)
+        for i in range(start, len(queues)):
+            reply = self.app.broker.take(queues[i], self.app.running_lease, self.direct)
             if reply.taken is not None:
+                self.queues.record(queues, i)
                 self._run(reply.taken)
                 return
             now_ms = reply.now_ms
             if reply.next_ms >= 0 and (next_ms < 0 or reply.next_ms < next_ms):
                 next_ms = reply.next_ms
+        self.queues.record(queues, None)
+        if not self.queues.scheduler.strict:
+            # All were empty: the take on waking goes to the queue the mode
+            # puts first now (weighted credits were just reset).
+            queues = self.queues.order()
         self.sleep(queues, next_ms, now_ms)
 
     def sleep(self, queues: list[str], next_ms: int, now_ms: int) -> None:
@@ -274,4 +304,5 @@ class Worker:
                 # Taken on waking, but the worker is stopping: give it back.
                 self.app.broker.release(woke.taken)
                 return
+            self.queues.record(queues, 0)
             self._run(woke.taken)

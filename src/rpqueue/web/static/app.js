@@ -194,6 +194,9 @@
 
   function renderQueues(data) {
     const rows = data.queues;
+    const sched = data.scheduling;
+    $('queues-mode').textContent = sched.age === null
+      ? `· ${sched.mode} scheduling` : `· ${sched.mode} scheduling (age ${sched.age}s)`;
     $('queues-empty').hidden = rows.length > 0;
     renderRows('queues', $('queues').tBodies[0], data, () => rows.map((q) => {
       const rate = q.rate || [];
@@ -205,6 +208,7 @@
       return el('tr', { dataset: { queue: q.name }, class: q.name === state.queue ? 'selected' : null },
         el('td', { class: 'queue-name' }, open),
         el('td', { class: 'num' }, q.priority === null ? '–' : q.priority),
+        el('td', { class: sched.mode === 'weighted' ? 'num weight' : 'num weight muted' }, q.weight),
         el('td', { class: 'num depth' }, q.waiting),
         el('td', { class: 'num' }, q.delayed),
         el('td', { class: 'num' }, q.running),
