@@ -40,6 +40,9 @@ import sys
 import time
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sections
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 WORK = os.path.join(HERE, ".work", "async")
@@ -386,20 +389,7 @@ def markdown(report: dict[str, Any]) -> str:
 def write_section(path: str, section: str) -> None:
     """Replace our section between the markers, or append it; nothing else changes
     (benchmarks/run.py's part and any other marked section stay as they are)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ""
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start != -1 and end > start:
-        text = text[:start] + section.rstrip("\n") + text[end + len(MARK_END):]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text if text.endswith("\n") else text + "\n")
-    os.replace(tmp, path)
+    sections.write_section(path, MARK_START, MARK_END, section)
 
 
 def orchestrate(args: argparse.Namespace) -> int:

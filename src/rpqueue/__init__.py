@@ -24,9 +24,11 @@ from .app import (
 )
 from .data import Data, Leased
 from .errors import (
+    DuplicateTask,
     EnqueueRefused,
     MessageTooLarge,
     NotDurable,
+    QueueFull,
     RedisOutOfMemory,
     SoftTimeLimitExceeded,
     TaskAborted,
@@ -62,6 +64,10 @@ def task(
     max_backoff: float = 300.0,
     timeout: float = 0,
     soft_timeout: float = 0,
+    priority: int = 0,
+    unique_for: float = 0,
+    unique_key: str | Callable[..., str] | None = None,
+    on_duplicate: str = "merge",
 ) -> Callable[[Callable[..., Any]], Task]: ...
 
 
@@ -79,11 +85,16 @@ def task(
     max_backoff: float = 300.0,
     timeout: float = 0,
     soft_timeout: float = 0,
+    priority: int = 0,
+    unique_for: float = 0,
+    unique_key: str | Callable[..., str] | None = None,
+    on_duplicate: str = "merge",
 ) -> Any:
     """Declare a task: ``@task`` bare, or ``@task(queue=..., attempts=..., ...)``."""
     return _decorators.task(_default, func, queue, attempts, retry_delay, save_results,
                             vis_timeout, use_dead, name, retry_on, backoff, max_backoff,
-                            timeout, soft_timeout)
+                            timeout, soft_timeout, priority, unique_for, unique_key,
+                            on_duplicate)
 
 
 def periodic_task(
@@ -188,6 +199,17 @@ def queue_weights() -> dict[str, float]:
     return _default.queue_weights()
 
 
+def set_queue_limit(queue: str | bytes, max_len: int | None, overflow: str = "refuse") -> None:
+    """Bound a queue: at most ``max_len`` tasks waiting or delayed (None or 0: unbounded).
+    ``overflow``: 'refuse' (QueueFull) or 'drop_oldest' (dead-letter to make room)."""
+    _admin.set_queue_limit(_default, queue, max_len, overflow)
+
+
+def queue_limit(queue: str | bytes) -> dict[str, Any] | None:
+    """The bound of a queue, {'max_len': n, 'overflow': policy}, or None."""
+    return _admin.queue_limit(_default, queue)
+
+
 def known_queues() -> list[str]:
     return _default.known_queues()
 
@@ -266,12 +288,14 @@ __all__ = [
     "MINIMUM_DELAY",
     "VERSION",
     "Data",
+    "DuplicateTask",
     "EnqueueRefused",
     "EnqueuedTask",
     "Leased",
     "MessageTooLarge",
     "NoLock",
     "NotDurable",
+    "QueueFull",
     "RPQueue",
     "RedisOutOfMemory",
     "SimpleLock",
@@ -296,6 +320,7 @@ __all__ = [
     "pause_queue",
     "paused_queues",
     "periodic_task",
+    "queue_limit",
     "queue_sizes",
     "queue_weights",
     "read_deadletter",
@@ -305,6 +330,7 @@ __all__ = [
     "set_durable",
     "set_key_prefix",
     "set_priority",
+    "set_queue_limit",
     "set_queue_weight",
     "set_redis_connection",
     "set_redis_connection_settings",

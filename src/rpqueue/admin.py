@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .broker import text
+from .broker import text, unstamp
 from .keys import normalize_queue
 from .message import MalformedMessage, decode, decode_result
 from .task import EnqueuedTask, TaskRef
@@ -27,9 +27,10 @@ def queue_sizes(app: RPQueue) -> list[tuple[str, int, float]]:
     for queue, _ in seen:
         k = app.keys.queue(queue)
         pipe.llen(k.ready)
+        pipe.zcard(k.prio)
         pipe.zcard(k.delayed)
     sizes = pipe.execute() if seen else []
-    return [(q, int(sizes[2 * i]) + int(sizes[2 * i + 1]), s) for i, (q, s) in enumerate(seen)]
+    return [(q, sum(int(n) for n in sizes[3 * i:3 * i + 3]), s) for i, (q, s) in enumerate(seen)]
 
 
 def queue_info(app: RPQueue, queue: str | bytes) -> dict[str, Any]:
@@ -37,14 +38,58 @@ def queue_info(app: RPQueue, queue: str | bytes) -> dict[str, Any]:
     k = app.keys.queue(name)
     pipe = app.client.pipeline(transaction=False)
     pipe.llen(k.ready)
+    pipe.zcard(k.prio)
     pipe.zcard(k.delayed)
     pipe.zcard(k.leases)
     pipe.zcard(k.dead)
     pipe.hgetall(k.stats)
-    waiting, delayed, running, dead, stats = pipe.execute()
-    return {"queue": name, "waiting": int(waiting), "delayed": int(delayed),
+    pipe.hgetall(k.conf)
+    waiting, prio, delayed, running, dead, stats, conf = pipe.execute()
+    return {"queue": name, "waiting": int(waiting) + int(prio), "delayed": int(delayed),
             "running": int(running), "dead": int(dead),
-            "stats": {text(a): int(b) for a, b in stats.items()}}
+            "stats": {text(a): int(b) for a, b in stats.items() if text(a) != "seq"},
+            "limit": _limit(conf)}
+
+
+def _limit(conf: dict[Any, Any]) -> dict[str, Any] | None:
+    fields = {text(a): text(b) for a, b in conf.items()}
+    try:
+        max_len = int(fields.get("max_len", 0))
+    except ValueError:
+        return None
+    if max_len <= 0:
+        return None
+    return {"max_len": max_len, "overflow": fields.get("overflow", "refuse")}
+
+
+OVERFLOW_POLICIES = ("refuse", "drop_oldest")
+
+
+def set_queue_limit(app: RPQueue, queue: str | bytes, max_len: int | None,
+                    overflow: str = "refuse") -> None:
+    """Bound a queue to ``max_len`` queued (waiting + delayed) tasks; None or 0 unbounds it.
+
+    ``overflow``: 'refuse' (execute raises QueueFull, nothing is queued) or
+    'drop_oldest' (the new task goes in; the longest-waiting task of the
+    least urgent priority is dead-lettered with reason 'dropped: queue full').
+    """
+    name = normalize_queue(queue)
+    if overflow not in OVERFLOW_POLICIES:
+        raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, "
+                         f"got {overflow!r}")
+    k = app.keys.queue(name)
+    if max_len is None or max_len == 0:
+        app.client.delete(k.conf)
+        return
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 0:
+        raise ValueError(f"max_len must be a whole number >= 0 (or None), got {max_len!r}")
+    app.client.hset(k.conf, mapping={"max_len": max_len, "overflow": overflow})
+    app.note_queue(name)
+
+
+def queue_limit(app: RPQueue, queue: str | bytes) -> dict[str, Any] | None:
+    """{'max_len': n, 'overflow': policy} for a bounded queue, else None."""
+    return _limit(app.client.hgetall(app.keys.queue(normalize_queue(queue)).conf))
 
 
 def clear_queue(app: RPQueue, queue: str | bytes, delete: bool = False,
@@ -61,11 +106,15 @@ def clear_queue(app: RPQueue, queue: str | bytes, delete: bool = False,
     removed = app.broker.clear(name)
     if delete:
         k = app.keys.queue(name)
-        app.client.delete(k.wake, k.stats, k.periodic, k.dead, k.deadmsg)
+        app.client.delete(k.wake, k.stats, k.periodic, k.dead, k.deadmsg, k.conf, k.uniq)
         app.client.zrem(app.keys.queues, name)
         app.client.hdel(app.keys.priorities, name)
         app._seen_queues.discard(name)
     return removed
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _describe(taskid: str, raw: Any, status: str, due: float | None = None) -> dict[str, Any]:
@@ -88,20 +137,60 @@ def get_page(app: RPQueue, queue: str | bytes, page: int, per_page: int = 50) ->
     if page < 0 or per_page < 1:
         raise ValueError(f"page must be >= 0 and per_page >= 1, got {page}, {per_page}")
     k = app.keys.queue(normalize_queue(queue))
-    start, waiting = page * per_page, app.client.llen(k.ready)
+    # Run order: negative per-message priorities, the default line, positive ones.
+    pipe = app.client.pipeline(transaction=False)
+    pipe.zcount(k.prio, "-inf", "(0")
+    pipe.llen(k.ready)
+    pipe.zcard(k.prio)
+    urgent, plain, prio = (int(n) for n in pipe.execute())
+    segments: list[tuple[int, Callable[[int, int], list[tuple[str, str, float | None]]]]] = [
+        (urgent, lambda a, b: [(text(i), "waiting", None)
+                               for i in app.client.zrange(k.prio, a, b)]),
+        (plain, lambda a, b: [(text(i), "waiting", None)
+                              for i in app.client.lrange(k.ready, a, b)]),
+        (prio - urgent, lambda a, b: [(text(i), "waiting", None)
+                                      for i in app.client.zrange(k.prio, urgent + a,
+                                                                 urgent + b)]),
+        (1 << 62, lambda a, b: [(text(i), "delayed", float(score) / 1000)
+                                for i, score in app.client.zrange(k.delayed, a, b,
+                                                                  withscores=True)]),
+    ]
     rows: list[tuple[str, str, float | None]] = []
-    if start < waiting:
-        ids = app.client.lrange(k.ready, start, start + per_page - 1)
-        rows += [(text(i), "waiting", None) for i in ids]
-    room = per_page - len(rows)
-    if room > 0:
-        offset = max(0, start - waiting)
-        for i, score in app.client.zrange(k.delayed, offset, offset + room - 1, withscores=True):
-            rows.append((text(i), "delayed", float(score) / 1000))
+    start = page * per_page
+    for size, read in segments:
+        room = per_page - len(rows)
+        if room <= 0:
+            break
+        if start < size:
+            rows += read(start, min(size, start + room) - 1)
+            start = 0
+        else:
+            start -= size
     if not rows:
         return []
-    raws = app.client.hmget(k.msg, [r[0] for r in rows])
-    return [_describe(i, raw, st, due) for (i, st, due), raw in zip(rows, raws)]
+    pipe = app.client.pipeline(transaction=False)
+    pipe.hmget(k.msg, [r[0] for r in rows])
+    pipe.hmget(k.meta, [r[0] for r in rows])
+    raws, metas = pipe.execute()
+    out = []
+    for (i, st, due), raw, meta in zip(rows, raws, metas):
+        item = _describe(i, unstamp(raw), st, due)
+        priority = _meta_priority(meta)
+        if priority:
+            item["priority"] = priority
+        out.append(item)
+    return out
+
+
+def _meta_priority(meta: Any) -> int:
+    """The per-message priority in a meta string (scripts/lib/common.lua), 0 if none."""
+    if not meta:
+        return 0
+    parts = text(meta).split(" ", 5)
+    try:
+        return int(parts[4]) if len(parts) > 4 else 0
+    except ValueError:
+        return 0
 
 
 def delete_item(app: RPQueue, queue: str | bytes, taskid: str) -> bool:
@@ -140,6 +229,8 @@ def _dead_record(queue: str, taskid: str, raw: Any) -> dict[str, Any] | None:
     item.update(queue=queue, reason=record.get("reason"), error=record.get("error"),
                 attempts_used=record.get("attempts_used"), time=record.get("time"),
                 message=record.get("message"))
+    if record.get("priority"):
+        item["priority"] = record["priority"]
     return item
 
 
@@ -168,10 +259,11 @@ def requeue_dead(app: RPQueue, records: Iterable[Mapping[str, Any]]) -> int:
         local = app.registry.get(name) if name else None
         settings = local.settings() if local else registry.get(name or "", {})
         meta = task_meta(float(settings.get("vis_timeout", 0)), int(settings.get("attempts", 1)),
-                         bool(settings.get("use_dead", False)))
+                         bool(settings.get("use_dead", False)), _int(r.get("priority")))
         k = app.keys.queue(queue)
         count += int(scripts().requeue_dead(
-            app.client, [k.ready, k.msg, k.meta, k.dead, k.deadmsg, k.wake], [r["id"], meta]))
+            app.client, [k.ready, k.msg, k.meta, k.dead, k.deadmsg, k.wake, k.prio, k.stats],
+            [r["id"], meta]))
     return count
 
 
@@ -271,6 +363,7 @@ def flush_tasks(
     watched: list[tuple[str, str]] = []
     for queue in app.known_queues():
         k = app.keys.queue(queue)
+        watched += [(queue, text(i)) for i in app.client.zrange(k.prio, 0, -1)]
         watched += [(queue, text(i)) for i in app.client.lrange(k.ready, 0, -1)]
         delayed = [text(i) for i in app.client.zrange(k.delayed, 0, -1)]
         if force_delayed:

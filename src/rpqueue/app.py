@@ -452,7 +452,8 @@ def _bind_api() -> None:
     for fn in (decorators.task, decorators.periodic_task, decorators.cron_task,
                admin.queue_sizes, admin.queue_info, admin.clear_queue, admin.get_page,
                admin.delete_item, admin.read_deadletter, admin.results, admin.get_task,
-               admin.call_task, admin.flush_tasks, execute_tasks):
+               admin.call_task, admin.flush_tasks, admin.set_queue_limit, admin.queue_limit,
+               execute_tasks):
         setattr(RPQueue, fn.__name__, method(fn))
 
     RPQueue.known_tasks = property(lambda self: admin.KnownTasks(self))  # type: ignore[attr-defined]

@@ -38,7 +38,7 @@ def cmd_info(args: argparse.Namespace, out: Console) -> int:
     if args.queue is None:
         from .pause import paused_queues
 
-        table = Table("queue", "size", "seen", "priority", "paused",
+        table = Table("queue", "size", "seen", "priority", "paused", "limit",
                       show_header=not args.skip_header)
         pri = app.priorities()
         paused = set(paused_queues(app))
@@ -46,8 +46,10 @@ def cmd_info(args: argparse.Namespace, out: Console) -> int:
         # A queue paused before anything used it is listed too.
         rows += [(q, 0, None) for q in sorted(paused - {r[0] for r in rows})]
         for queue, size, seen in rows:
+            limit = app.queue_limit(queue)  # type: ignore[attr-defined]
             table.add_row(_plain(queue), str(size), _when(seen), str(pri.get(queue, "")),
-                          "paused" if queue in paused else "")
+                          "paused" if queue in paused else "",
+                          f"{limit['max_len']} {limit['overflow']}" if limit else "")
         out.print(table)
         return 0
     if args.clear:
@@ -58,11 +60,12 @@ def cmd_info(args: argparse.Namespace, out: Console) -> int:
                   f"{args.queue!r}")
         return 0 if ok else 1
     items = app.get_page(args.queue, args.page, args.per_page)  # type: ignore[attr-defined]
-    columns = ["id", "status", "task", "due"] + (["args", "kwargs"] if args.show_args else [])
+    columns = ["id", "status", "task", "due", "priority"] + (["args", "kwargs"] if args.show_args
+                                                             else [])
     table = Table(*columns, show_header=not args.skip_header)
     for item in items:
         row = [item["id"], item["status"], item.get("name", item.get("error", "?")),
-               _when(item.get("due"))]
+               _when(item.get("due")), item.get("priority", "")]
         if args.show_args:
             row += [json.dumps(item.get("args")), json.dumps(item.get("kwargs"))]
         # Markup off: task names and arguments are data, never formatting.
@@ -105,16 +108,16 @@ def _clear(app: Any, args: argparse.Namespace, out: Console) -> int:
     name = normalize_queue(args.queue)
     total = 0
     if not args.data and out.is_terminal:
-        k = app.keys.queue(name)
-        total = int(app.client.llen(k.ready)) + int(app.client.zcard(k.delayed))
+        info = app.queue_info(name)
+        total = info["waiting"] + info["delayed"]
     with _progress(out, f"clearing {name!r}", total) as update, \
             ThreadPoolExecutor(1) as pool:
         job = pool.submit(app.clear_queue, name, is_data=args.data)
         while total and not job.done():
             time.sleep(0.1)
             with contextlib.suppress(Exception):
-                k = app.keys.queue(name)
-                update(total - int(app.client.llen(k.ready)) - int(app.client.zcard(k.delayed)))
+                info = app.queue_info(name)
+                update(total - info["waiting"] - info["delayed"])
         removed = job.result()
     out.print(f"cleared {removed} item(s) from {args.queue!r}")
     return 0
@@ -238,6 +241,19 @@ def cmd_weight(args: argparse.Namespace, out: Console) -> int:
     weight = app.queue_weights().get(args.queue)
     shown = "1 (default)" if weight is None else f"{weight:g}"
     out.print(_plain(f"weight of {args.queue!r}: {shown}"))
+    return 0
+
+
+def cmd_limit(args: argparse.Namespace, out: Console) -> int:
+    app = default_app()
+    if args.off:
+        app.set_queue_limit(args.queue, None)  # type: ignore[attr-defined]
+    elif args.max_len is not None:
+        app.set_queue_limit(args.queue, args.max_len, args.overflow)  # type: ignore[attr-defined]
+    limit = app.queue_limit(args.queue)  # type: ignore[attr-defined]
+    shown = (f"max_len {limit['max_len']}, overflow {limit['overflow']}" if limit
+             else "unbounded")
+    out.print(_plain(f"limit of {args.queue!r}: {shown}"))
     return 0
 
 
@@ -410,6 +426,17 @@ def parser() -> argparse.ArgumentParser:
     wt.add_argument("weight", nargs="?", type=float, metavar="N", help="a number > 0 "
                     "(default 1)")
     wt.set_defaults(func=cmd_weight)
+
+    lm = sub.add_parser("limit", help="show or set a queue's maximum length")
+    add_connection_options(lm)
+    lm.add_argument("queue", metavar="QUEUE")
+    lm.add_argument("max_len", nargs="?", type=int, metavar="N",
+                    help="most tasks waiting or delayed")
+    lm.add_argument("--overflow", choices=["refuse", "drop_oldest"], default="refuse",
+                    help="when full: refuse new tasks (QueueFull), or dead-letter the oldest "
+                         "of the least urgent priority")
+    lm.add_argument("--off", action="store_true", help="remove the limit")
+    lm.set_defaults(func=cmd_limit)
 
     fl = sub.add_parser("flush", help="wait until the tasks queued now have started (or "
                         "finished)", conflict_handler="resolve")

@@ -29,13 +29,19 @@ def task(
     max_backoff: float = 300.0,
     timeout: float = 0,
     soft_timeout: float = 0,
+    priority: int = 0,
+    unique_for: float = 0,
+    unique_key: str | Callable[..., str] | None = None,
+    on_duplicate: str = "merge",
 ) -> Any:
     """``@task`` bare, or ``@task(queue=..., attempts=..., ...)``.
 
     Beyond the original: ``retry_on`` retries on those exceptions with
     exponential backoff (``backoff`` * 2**n seconds, jittered, at most
     ``max_backoff``) while attempts are left; ``soft_timeout`` raises
-    SoftTimeLimitExceeded inside the task, ``timeout`` stops it.
+    SoftTimeLimitExceeded inside the task, ``timeout`` stops it; ``priority``
+    is the default per-message priority (lower first); ``unique_for``,
+    ``unique_key`` and ``on_duplicate`` make calls unique (see Task.execute).
     """
     if isinstance(func, (str, bytes)):
         # @task("queue") — the queue given positionally, as the original allowed.
@@ -45,7 +51,8 @@ def task(
         return Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
                     save_results=save_results, vis_timeout=vis_timeout, use_dead=use_dead,
                     name=name, retry_on=retry_on, backoff=backoff, max_backoff=max_backoff,
-                    timeout=timeout, soft_timeout=soft_timeout)
+                    timeout=timeout, soft_timeout=soft_timeout, priority=priority,
+                    unique_for=unique_for, unique_key=unique_key, on_duplicate=on_duplicate)
 
     if func is not None:
         return wrap(func)

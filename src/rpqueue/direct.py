@@ -29,6 +29,8 @@ class Direct:
         if self.conn is None:
             self.conn = self.pool.get_connection()
         else:
+            # Checked before every call, however recent the last: a server
+            # restarted a moment ago must not fail the next execute().
             self._check()
         try:
             return script.call_on(self.conn, keys, args)

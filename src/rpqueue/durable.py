@@ -88,7 +88,9 @@ def _check_timeout(client: Any, want: Durability) -> None:
 
 def _taskids(call: Call[Any]) -> list[str]:
     if call.script is scripts().enqueue_many:
-        return [str(i) for i in call.args[3::2]]
+        # After five head arguments: id, message pairs, or triples with '*'.
+        step = 3 if call.args[4] == "*" else 2
+        return [str(i) for i in call.args[5::step]]
     return [str(call.args[0])]
 
 

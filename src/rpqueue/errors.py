@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.exceptions import OutOfMemoryError, ResponseError
 
 
@@ -39,6 +41,31 @@ class NotDurable(EnqueueRefused):
         self.required = required
 
 
+class QueueFull(EnqueueRefused):
+    """The queue is at its ``max_len`` and refuses new tasks (``set_queue_limit``).
+
+    ``queued`` holds the handles of tasks an ``execute_many`` did queue
+    before a later chunk was refused (empty for a single ``execute``)."""
+
+    def __init__(self, message: str, queue: str, max_len: int | None = None,
+                 queued: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.queue = queue
+        self.max_len = max_len
+        self.queued = queued or []
+
+
+class DuplicateTask(EnqueueRefused):
+    """A unique task (``unique_for``) with the same key is still queued or
+    running, and the task asked to refuse duplicates (``on_duplicate='refuse'``).
+
+    ``existing`` is the id of the task holding the key."""
+
+    def __init__(self, message: str, existing: str) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
 class SoftTimeLimitExceeded(Exception):
     """Raised inside a task that ran past its ``soft_timeout``: time to wrap up."""
 
@@ -61,4 +88,6 @@ def translate(exc: ResponseError, what: str) -> Exception:
             f"noeviction policy). Free memory or raise maxmemory. Redis said: {text}")
     if "exceeds the limit" in text:
         return MessageTooLarge(f"{what} was not queued: {text}")
+    if text.startswith("QUEUEFULL "):
+        return QueueFull(f"{what} was not queued: {text[10:]}", what)
     return exc

@@ -7,6 +7,8 @@ Layout (protocol version 1, see docs/PROTOCOL.md)::
     <prefix>priorities             HASH  queue name -> priority (lower first)
     <prefix>tasks                  HASH  task name -> JSON task settings
     <prefix>paused                 SET   queues workers do not take from
+    <prefix>scheduling             HASH  mode (strict|weighted|aging), age seconds
+    <prefix>weights                HASH  queue name -> weight (weighted scheduling)
     <prefix>dataqueues             SET   names of data queues (rpqueue.Data)
     <prefix>workers                HASH  worker id -> JSON heartbeat (registry.py)
     <prefix>q:{<tag>}:<part>       every key of one queue (one hash slot)
@@ -26,17 +28,20 @@ DEFAULT_PREFIX = "rpqueue:"
 
 # Parts of a task queue's keyspace, named for what they hold.
 QUEUE_PARTS = (
-    "ready",  # LIST of ids waiting to run, FIFO
-    "msg",  # HASH id -> message JSON (opaque to scripts)
+    "ready",  # LIST of ids waiting to run at the default priority, FIFO
+    "prio",  # ZSET id -> priority * 2**32 + sequence, for per-message priorities
+    "msg",  # HASH id -> 13-digit ready time (ms) + ':' + message JSON (opaque to scripts)
     "delayed",  # ZSET id -> due time (ms)
     "leases",  # ZSET id -> lease deadline (ms) for taken tasks
-    "meta",  # HASH id -> "vis_ms attempts_left use_dead started" (mutable state)
+    "meta",  # HASH id -> "vis_ms total left use_dead[ priority[ unique_key]]" (mutable state)
     "wake",  # LIST of at most one token: wakes blocked idle workers
     "dead",  # ZSET id -> time it died (ms)
     "deadmsg",  # HASH id -> dead-letter record JSON
     "stats",  # HASH counters: enqueued, done, failed, dead ...
     "periodic",  # ZSET periodic task name -> next planned run (ms)
     "periodic_def",  # HASH periodic task name -> schedule description
+    "conf",  # HASH queue settings: max_len, overflow
+    "uniq",  # HASH unique key -> "<until_ms> <id>" of the task holding it
 )
 
 
@@ -68,6 +73,18 @@ class QueueKeys:
     @property
     def ready(self) -> str:
         return self.base + "ready"
+
+    @property
+    def prio(self) -> str:
+        return self.base + "prio"
+
+    @property
+    def conf(self) -> str:
+        return self.base + "conf"
+
+    @property
+    def uniq(self) -> str:
+        return self.base + "uniq"
 
     @property
     def msg(self) -> str:

@@ -37,13 +37,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from .broker import ms, text
 from .errors import translate
 from .keys import normalize_queue
 from .message import encode_call
-from .scripts import _INCLUDE, _read
+from .scripts import LuaScript, scripts
 
 if TYPE_CHECKING:
     from .app import RPQueue
@@ -58,101 +58,10 @@ DELAYED, INVISIBLE, REENTRY = b"queue:", b"invisible:", b"rqueue:"
 # Outcomes of one task in the migration script.
 MOVED, REPLACED, DROPPED, CHANGED, BUSY = 1, 2, 3, -1, -2
 
-_SOURCE = """\
--- Move a batch of tasks from one rpqueue 0.33 key into this layout.
--- KEYS[1..7] ours: ready, msg, delayed, meta, wake, stats, leases (as enqueue-7)
--- KEYS[8]  0.33 messages  HASH id -> message
--- KEYS[9]  0.33 source    LIST (ARGV[1] 'list') or ZSET ('zset', 'expired')
--- KEYS[10] 0.33 delayed   ZSET
--- KEYS[11] 0.33 invisible ZSET
--- ARGV[1] kind of source: 'list', 'zset', or 'expired' (invisible entries,
---         moved only while still past their visibility deadline)
--- ARGV[2] largest message accepted, in bytes (0: no limit)
--- ARGV[3..] groups of 5: id, sha1 of its 0.33 message ('' = an id without
---         a message, to drop), our message, due time in ms (0 = now), meta
--- Returns one status per task: 1 moved, 2 moved replacing our pending task
--- with that id, 3 dropped, -1 changed since read (left alone), -2 a task
--- with that id is running here (left alone).
---@include lib/common.lua
---@include lib/enqueue.lua
-
-local kind, limit = ARGV[1], tonumber(ARGV[2])
-for i = 5, #ARGV, 5 do
-  local too_big = check_size(ARGV[i], limit)
-  if too_big then return redis.error_reply('task ' .. ARGV[i - 2] .. ': ' .. too_big) end
-end
-
-local now = now_ms()
-local function held(id)
-  if kind == 'list' then
-    return redis.call('LPOS', KEYS[9], id) ~= false
-  end
-  local score = redis.call('ZSCORE', KEYS[9], id)
-  if not score then return false end
-  -- 0.33 stamps visibility deadlines with Redis TIME, in seconds.
-  return kind ~= 'expired' or tonumber(score) * 1000 < now
-end
-local function unhold(id)
-  if kind == 'list' then
-    return redis.call('LREM', KEYS[9], 1, id)
-  end
-  return redis.call('ZREM', KEYS[9], id)
-end
-
-local out, queued = {}, 0
-for i = 3, #ARGV, 5 do
-  local id, sha, message, due, meta = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
-  local status = -1
-  if sha == '' then
-    if redis.call('HEXISTS', KEYS[8], id) == 0 and unhold(id) > 0 then status = 3 end
-  elseif redis.call('ZSCORE', KEYS[7], id) then
-    status = -2
-  else
-    local raw = redis.call('HGET', KEYS[8], id)
-    if raw and redis.sha1hex(raw) == sha and held(id) then
-      local delay = 0
-      if due > now then delay = due - now end
-      -- Ours is written first: if Redis refuses the write (maxmemory), the
-      -- script stops here with the 0.33 task untouched.
-      status = enqueue_one(now, id, message, delay, meta)
-      unhold(id)
-      redis.call('HDEL', KEYS[8], id)
-      redis.call('ZREM', KEYS[10], id)
-      redis.call('ZREM', KEYS[11], id)
-      queued = queued + 1
-    end
-  end
-  out[#out + 1] = status
-end
-if queued > 0 then
-  redis.call('HINCRBY', KEYS[6], 'enqueued', queued)
-end
-return out
-"""
 
 
-class _Script:
-    """The migration script (our enqueue code spliced in), run by EVALSHA."""
-
-    def __init__(self) -> None:
-        self.source = _INCLUDE.sub(lambda m: _read(m.group(1)), _SOURCE)
-        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
-
-    def __call__(self, client: Any, keys: list[Any], args: list[Any]) -> Any:
-        try:
-            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return client.execute_command("EVAL", self.source, len(keys), *keys, *args)
-
-
-_script: _Script | None = None
-
-
-def _the_script() -> _Script:
-    global _script
-    if _script is None:
-        _script = _Script()
-    return _script
+def _the_script() -> LuaScript:
+    return scripts().migrate_legacy
 
 
 @dataclass
@@ -418,7 +327,7 @@ class _Migration:
         k = self.app.keys.queue(queue)
         keys: list[Any] = [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases,
                            self.key(MESSAGES, lq), key, self.key(DELAYED, lq),
-                           self.key(INVISIBLE, lq)]
+                           self.key(INVISIBLE, lq), k.prio]
         args: list[Any] = [kind, self.app.max_message_bytes]
         for item in items:
             if item.action == "drop":

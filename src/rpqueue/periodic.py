@@ -96,7 +96,7 @@ class Scheduler:
         message = encode_call(taskid, task.name, task.queue, (), kwargs)
         claimed, in_force, redis_now = scripts().claim_periodic(
             self.app.client,
-            [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases, k.periodic],
+            [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases, k.periodic, k.prio],
             [task.name, int(planned), after, taskid, message, task._meta],
         )
         self.offset = int(redis_now) / 1000 - time.time()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .broker import task_meta
-from .errors import MessageTooLarge
+from .broker import DUPLICATE, FULL, PRIORITY_LIMIT, REPLACED, RUNNING, Enqueued, task_meta
+from .errors import DuplicateTask, MessageTooLarge, QueueFull
 from .keys import normalize_queue
-from .message import decode_result, encode_call, new_id
+from .message import decode_result, encode_call, new_id, new_ids
 
 if TYPE_CHECKING:
     from .app import RPQueue
@@ -46,6 +48,19 @@ def _delay(value: Any) -> float:
         raise ValueError(f"delay must be a finite number of seconds, got {value!r}")
     return max(0.0, float(value))
 
+
+def _priority(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"priority must be an int, not {type(value).__name__}")
+    if not -PRIORITY_LIMIT <= value <= PRIORITY_LIMIT:
+        raise ValueError(f"priority must be between {-PRIORITY_LIMIT} and {PRIORITY_LIMIT}, "
+                         f"got {value}")
+    return value
+
+
+ON_DUPLICATE = ("merge", "refuse")
+UNIQUE_KEY_BYTES = 1024
+UniqueKey = str | Callable[..., str] | None
 
 RESULT_GRACE = 2.0
 
@@ -84,6 +99,10 @@ class TaskRef:
         save_results: float = 0,
         vis_timeout: float = 0,
         use_dead: bool = False,
+        priority: int = 0,
+        unique_for: float = 0,
+        unique_key: UniqueKey = None,
+        on_duplicate: str = "merge",
     ) -> None:
         from .app import DEFAULT_QUEUE
 
@@ -97,7 +116,16 @@ class TaskRef:
         self.save_results = _number("save_results", save_results)
         self.vis_timeout = _number("vis_timeout", vis_timeout)
         self.use_dead = bool(use_dead)
-        self._meta = task_meta(self.vis_timeout, self.attempts, self.use_dead)
+        self.priority = _priority(priority)
+        self.unique_for = _number("unique_for", unique_for)
+        if unique_key is not None and not isinstance(unique_key, str) and not callable(unique_key):
+            raise TypeError(f"unique_key must be a str or a function, not "
+                            f"{type(unique_key).__name__}")
+        self.unique_key = unique_key
+        if on_duplicate not in ON_DUPLICATE:
+            raise ValueError(f"on_duplicate must be 'merge' or 'refuse', got {on_duplicate!r}")
+        self.on_duplicate = on_duplicate
+        self._meta = task_meta(self.vis_timeout, self.attempts, self.use_dead, self.priority)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} queue={self.queue!r}>"
@@ -107,6 +135,9 @@ class TaskRef:
             "queue": self.queue, "attempts": self.attempts, "retry_delay": self.retry_delay,
             "save_results": self.save_results, "vis_timeout": self.vis_timeout,
             "use_dead": self.use_dead,
+            **({"priority": self.priority} if self.priority else {}),
+            **({"unique_for": self.unique_for, "on_duplicate": self.on_duplicate}
+               if self.unique_for else {}),
         }
 
     def execute(
@@ -116,18 +147,35 @@ class TaskRef:
         taskid: str | None = None,
         _queue: str | bytes | None = None,
         execute_inline_now: bool = False,
+        priority: int | None = None,
+        unique_for: float | None = None,
+        unique_key: UniqueKey = None,
         **kwargs: Any,
     ) -> EnqueuedTask:
-        """Queue one call (now, or after ``delay`` seconds); returns its handle."""
+        """Queue one call (now, or after ``delay`` seconds); returns its handle.
+
+        ``priority``: lower runs first within the queue (default: the task's,
+        0), FIFO among equals. ``unique_for``: while a call with the same
+        unique key (``unique_key``, a string or a function of the call's
+        arguments; default: the task name and arguments) is queued or running,
+        and for at most this many seconds, another is merged into it (the
+        handle of the first comes back, ``outcome == 'merged'``) or refused
+        with DuplicateTask (``on_duplicate='refuse'`` on the task).
+        """
+        fresh = taskid is None
         queue, taskid, message = self._prepare(args, kwargs, taskid, _queue)
+        meta, hold = self._meta_for(args, kwargs, priority, unique_for, unique_key)
         if execute_inline_now:
             if self.function is None:
                 raise ValueError(f"task {self.name!r} is not defined in this process; "
                                  "it cannot run inline")
             return EnqueuedTask(self.app, self.name, queue, taskid, args,
                                 inline=(self.function(*args, **kwargs),))
-        self.app.note_queue(queue)
-        call = self.app.broker.enqueue_call(queue, taskid, message, _delay(delay), self._meta)
+        if queue not in self.app._seen_queues:
+            self.app.note_queue(queue)
+        call = self.app.broker.enqueue_call(queue, taskid, message,
+                                            _delay(delay) if delay is not None else 0.0, meta,
+                                            hold, fresh)
         return self._handle(self.app.run_enqueue(call), queue, taskid, args)
 
     async def aexecute(
@@ -136,12 +184,18 @@ class TaskRef:
         delay: float | datetime.timedelta | None = None,
         taskid: str | None = None,
         _queue: str | bytes | None = None,
+        priority: int | None = None,
+        unique_for: float | None = None,
+        unique_key: UniqueKey = None,
         **kwargs: Any,
     ) -> EnqueuedTask:
         """``execute`` for asyncio code, on a redis.asyncio connection."""
+        fresh = taskid is None
         queue, taskid, message = self._prepare(args, kwargs, taskid, _queue)
+        meta, hold = self._meta_for(args, kwargs, priority, unique_for, unique_key)
         await self.app.anote_queue(queue)
-        call = self.app.broker.enqueue_call(queue, taskid, message, _delay(delay), self._meta)
+        call = self.app.broker.enqueue_call(queue, taskid, message, _delay(delay), meta, hold,
+                                            fresh)
         return self._handle(await self.app.arun_enqueue(call), queue, taskid, args)
 
     def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any], taskid: str | None,
@@ -158,10 +212,54 @@ class TaskRef:
         self._check_size(message)
         return name, taskid, message
 
-    def _handle(self, status: int, queue: str, taskid: str, args: tuple[Any, ...]) -> EnqueuedTask:
-        if status == 0:
+    def _meta_for(self, args: tuple[Any, ...], kwargs: dict[str, Any], priority: int | None,
+                  unique_for: float | None, unique_key: UniqueKey) -> tuple[str, float]:
+        """The meta string and unique hold (seconds, 0: none) of one call."""
+        hold = self.unique_for if unique_for is None else _number("unique_for", unique_for)
+        if priority is None and not hold:
+            return self._meta, 0.0
+        pri = self.priority if priority is None else _priority(priority)
+        ukey = self._unique_key(args, kwargs, unique_key) if hold else ""
+        return task_meta(self.vis_timeout, self.attempts, self.use_dead, pri, ukey), hold
+
+    def _unique_key(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+                    given: UniqueKey) -> str:
+        """The task name and the call's key: given, computed, or a hash of the arguments."""
+        key = self.unique_key if given is None else given
+        call_kwargs = {k: v for k, v in kwargs.items() if k != "_attempts"}
+        if callable(key):
+            key = key(*args, **call_kwargs)
+            if not isinstance(key, str):
+                raise TypeError(f"unique_key function of {self.name} returned "
+                                f"{type(key).__name__}, not str")
+        if key is None:
+            body = json.dumps([list(args), call_kwargs], sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False)
+            key = hashlib.sha1(body.encode("utf-8")).hexdigest()
+        if not key:
+            raise ValueError(f"unique key of a call to {self.name} is empty")
+        out = f"{self.name}:{key}"
+        if len(out.encode("utf-8")) > UNIQUE_KEY_BYTES:
+            raise ValueError(f"unique key of a call to {self.name} is over "
+                             f"{UNIQUE_KEY_BYTES} bytes")
+        return out
+
+    def _handle(self, done: Enqueued, queue: str, taskid: str,
+                args: tuple[Any, ...]) -> EnqueuedTask:
+        if done.status == RUNNING:
             raise ValueError(f"task id {taskid!r} is running in queue {queue!r}; not queued again")
-        return EnqueuedTask(self.app, self.name, queue, taskid, args)
+        if done.status == FULL:
+            raise QueueFull(f"queue {queue!r} is full (max_len {done.detail}): a call to "
+                            f"{self.name}() was not queued", queue, _int_or_none(done.detail))
+        if done.status == DUPLICATE:
+            existing = str(done.detail)
+            if self.on_duplicate == "refuse":
+                raise DuplicateTask(f"a call to {self.name}() with the same unique key is "
+                                    f"still queued or running as task {existing} in queue "
+                                    f"{queue!r}; not queued", existing)
+            return EnqueuedTask(self.app, self.name, queue, existing, args, outcome="merged")
+        outcome = "replaced" if done.status == REPLACED else "queued"
+        return EnqueuedTask(self.app, self.name, queue, taskid, args, outcome=outcome)
 
     def _check_size(self, message: str) -> None:
         limit = self.app.max_message_bytes
@@ -204,31 +302,62 @@ class TaskRef:
         calls: Iterable[tuple[Iterable[Any], dict[str, Any]] | Iterable[Any]],
         delay: float | None = None,
         _queue: str | bytes | None = None,
+        priority: int | None = None,
+        unique_for: float | None = None,
     ) -> list[EnqueuedTask]:
         """Queue many calls in pipelined round trips.
 
         Each item is ``(args, kwargs)`` or just an args sequence. Every call
         is encoded before anything is sent, so one bad argument queues nothing.
+        ``priority`` and ``unique_for`` apply to every call (see ``execute``);
+        a duplicate of a live unique task comes back as that task's handle
+        with ``outcome`` 'merged' (or 'refused' when the task refuses
+        duplicates). A bounded queue that refuses takes a batch of up to 500
+        calls whole or not at all; QueueFull.queued lists what earlier
+        batches queued.
         """
         queue = self.queue if _queue is None else normalize_queue(_queue)
         wait = _delay(delay)
-        prepared: list[tuple[str, str, tuple[Any, ...]]] = []
-        for item in calls:
+        prepared: list[tuple[str, str, str]] = []
+        arglist: list[tuple[Any, ...]] = []
+        hold = 0.0
+        calls = calls if isinstance(calls, list) else list(calls)
+        ids = new_ids(len(calls))
+        for taskid, item in zip(ids, calls):
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], dict):
                 args, kwargs = tuple(item[0]), dict(item[1])
             else:
                 args, kwargs = tuple(item), {}
             if self.attempts > 1 and "_attempts" not in kwargs:
                 kwargs["_attempts"] = self.attempts
-            taskid = new_id()
             message = encode_call(taskid, self.name, queue, args, kwargs)
             self._check_size(message)
-            prepared.append((taskid, message, args))
+            meta, hold = self._meta_for(args, kwargs, priority, unique_for, None)
+            prepared.append((taskid, message, meta))
+            arglist.append(args)
         self.app.note_queue(queue)
-        for call in self.app.broker.enqueue_many_calls(queue, [(i, m) for i, m, _ in prepared],
-                                                       wait, self._meta):
-            self.app.run_enqueue(call)
-        return [EnqueuedTask(self.app, self.name, queue, i, a) for i, _, a in prepared]
+        out: list[EnqueuedTask] = []
+        for call in self.app.broker.enqueue_many_calls(queue, prepared, wait, hold, fresh=True):
+            try:
+                replies: list[Enqueued] = self.app.run_enqueue(call)
+            except QueueFull as exc:
+                exc.queue, exc.queued = queue, out
+                raise
+            for done in replies:
+                i = len(out)
+                if done.status == DUPLICATE:
+                    outcome = "refused" if self.on_duplicate == "refuse" else "merged"
+                    out.append(EnqueuedTask(self.app, self.name, queue, str(done.detail),
+                                            arglist[i], outcome=outcome))
+                else:
+                    out.append(EnqueuedTask(self.app, self.name, queue, prepared[i][0],
+                                            arglist[i], outcome="replaced"
+                                            if done.status == REPLACED else "queued"))
+        return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 class Task(TaskRef):
@@ -252,13 +381,17 @@ class Task(TaskRef):
         max_backoff: float = 300.0,
         timeout: float = 0,
         soft_timeout: float = 0,
+        priority: int = 0,
+        unique_for: float = 0,
+        unique_key: UniqueKey = None,
+        on_duplicate: str = "merge",
     ) -> None:
         if not callable(function):
             raise TypeError(f"a task must wrap a callable, not {type(function).__name__}")
         if name is None:
             name = f"{function.__module__}.{function.__name__}"
         super().__init__(app, name, queue, attempts, retry_delay, save_results, vis_timeout,
-                         use_dead)
+                         use_dead, priority, unique_for, unique_key, on_duplicate)
         self.function: Callable[..., Any] = function
         self.schedule = schedule
         self.never_skip = bool(never_skip)
@@ -304,8 +437,14 @@ class EnqueuedTask:
         taskid: str,
         args: tuple[Any, ...] | list[Any],
         inline: tuple[Any] | None = None,
+        outcome: str = "queued",
     ) -> None:
         self.app = app
+        # What execute() did: 'queued', 'replaced' (a pending task with this
+        # id was replaced), 'merged' (a live unique task had the same key:
+        # this handle is that task's), 'refused' (execute_many only: likewise,
+        # for a task that refuses duplicates).
+        self.outcome = outcome
         self.name = name
         self.queue = queue
         self.taskid = taskid

@@ -18,6 +18,7 @@ import redis
 
 import rpqueue
 from rpqueue import cli
+from rpqueue.broker import unstamp
 from rpqueue.legacy import MigrationReport, migrate_legacy
 
 LEGACYMODS = Path(__file__).resolve().parent / "legacymods"
@@ -149,7 +150,7 @@ def test_migrate_keeps_ids_args_and_due_times_and_our_worker_runs_them(
     assert rcli.lrange(beta.ready, 0, -1) == [ids[2]]
     assert {i: int(s) for i, s in rcli.zrange(alpha.delayed, 0, -1, withscores=True)} == {
         i: round(s * 1000) for i, s in due.items()}
-    greet = json.loads(rcli.hget(beta.msg, ids[2]))
+    greet = json.loads(unstamp(rcli.hget(beta.msg, ids[2])))
     assert greet == {"v": 1, "id": ids[2], "name": "legacy_tasks.greet", "queue": "beta",
                      "args": ["héllo"], "kwargs": {"name": {"k": [1, 2.5]}}}
     assert rcli.hget(alpha.stats, "enqueued") == "5"
@@ -224,7 +225,7 @@ def test_running_retried_periodic_and_damaged_entries(
     # The retried one carries its attempts left and visibility timeout here.
     vis = app.keys.queue("vis")
     assert rcli.hget(vis.meta, retry_id) == "1000 3 3 0"
-    assert json.loads(rcli.hget(vis.msg, retry_id))["kwargs"] == {"_attempts": 3}
+    assert json.loads(unstamp(rcli.hget(vis.msg, retry_id)))["kwargs"] == {"_attempts": 3}
 
     # Named by hand, the dead-letter list is still not read as a queue of ids.
     again = migrate_cli(capsys, redis_url, "", "--queue", "DEADLETTER_QUEUE")
@@ -328,7 +329,7 @@ def test_same_id_pending_here_is_replaced_and_running_here_is_left(
     (alpha,) = report.queues
     assert alpha.waiting == 1 and list(alpha.left) == [b] and alpha.left[b].startswith("busy")
     assert rcli.lrange(k.ready, 0, -1) == [a]
-    assert json.loads(rcli.hget(k.msg, a))["args"] == [1]
+    assert json.loads(unstamp(rcli.hget(k.msg, a)))["args"] == [1]
     assert raw.lrange(b"nqueue:alpha", 0, -1) == [b.encode()]
 
     rcli.zrem(k.leases, b)

@@ -80,14 +80,14 @@ def test_pause_and_resume_commands_and_the_paused_column(
 
     code, table = run(capsys, "--url", redis_url)
     assert code == 0 and "paused" in table.splitlines()[1]  # the header
-    assert queue_row(table, "held")[1] == "1" and queue_row(table, "held")[-1] == "paused"
+    assert queue_row(table, "held")[1] == "1" and queue_row(table, "held")[4] == "paused"
     # Paused before anything used it: listed all the same.
-    assert queue_row(table, "later")[1:] == ["0", "-", "", "paused"]
+    assert queue_row(table, "later")[1:] == ["0", "-", "", "paused", ""]
 
     assert run(capsys, "resume", "held", "--url", redis_url) == (0, "resumed 'held'\n")
     assert run(capsys, "resume", "held", "--url", redis_url) == (0, "'held' was not paused\n")
     code, table = run(capsys, "--url", redis_url)
-    assert queue_row(table, "held")[-1] == "" and queue_row(table, "later")[-1] == "paused"
+    assert queue_row(table, "held")[4] == "" and queue_row(table, "later")[4] == "paused"
 
 
 def test_clear_shows_a_bar_on_a_terminal_and_plain_text_otherwise(

@@ -27,6 +27,7 @@ import sec_tasks
 from sec_helpers import Worker, dead_records, push_raw, wait_until, worker_argv
 
 import rpqueue
+from rpqueue.broker import unstamp
 from rpqueue.data import Data
 from rpqueue.errors import MessageTooLarge
 from rpqueue.message import MAX_MESSAGE_BYTES, MAX_NESTING, MalformedMessage, decode, encode_call
@@ -111,7 +112,7 @@ def test_the_limit_is_exact_and_configurable(app: rpqueue.RPQueue, raw: redis.Re
     ok = message_of_size(2000)
     value = json.loads(ok)["args"][0]
     handle = taskref.execute(value, taskid="t" * 22)
-    assert len(raw.hget(f"{PREFIX}q:{{default}}:msg", handle.taskid) or b"") == 2000
+    assert len(unstamp(raw.hget(f"{PREFIX}q:{{default}}:msg", handle.taskid)) or b"") == 2000
     with pytest.raises(MessageTooLarge, match="limit of 2000 bytes"):
         taskref.execute(value + "x", taskid="u" * 22)
     assert raw.hlen(f"{PREFIX}q:{{default}}:msg") == 1
@@ -145,29 +146,29 @@ def test_scripts_refuse_what_a_client_without_the_check_sends(
 def test_enqueue_script_checks_the_limit_it_is_given(app: rpqueue.RPQueue,
                                                      raw: redis.Redis) -> None:
     k = app.keys.queue("default")
-    keys = [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases]
+    keys = app.broker._enqueue_keys(k)
     exact = message_of_size(1000)
     over = message_of_size(1001, taskid="u" * 22)
     enqueue = scripts().enqueue
-    assert enqueue(raw, keys, ["t" * 22, exact, 0, "", 1000])[0] == 1
+    assert enqueue(raw, keys, ["t" * 22, exact, 0, "", 1000, 0, 0])[0] == 1
     with pytest.raises(redis.ResponseError, match="message of 1001 bytes exceeds the limit "
                                                   "of 1000 bytes"):
-        enqueue(raw, keys, ["u" * 22, over, 0, "", 1000])
+        enqueue(raw, keys, ["u" * 22, over, 0, "", 1000, 0, 0])
     assert raw.hkeys(k.msg) == [b"t" * 22]
     # enqueue_many checks every message before writing any.
     with pytest.raises(redis.ResponseError, match="exceeds the limit"):
-        scripts().enqueue_many(raw, keys, [0, "", 1000, "v" * 22, exact, "u" * 22, over])
+        scripts().enqueue_many(raw, keys, [0, 1000, 0, 0, "", "v" * 22, exact, "u" * 22, over])
     assert raw.hkeys(k.msg) == [b"t" * 22]
     # The argument is the producer's to give: 0 means "no limit". A hostile
     # producer can always pass it (or write with plain commands); the worker's
     # check below is what holds.
-    assert enqueue(raw, keys, ["u" * 22, over, 0, "", 0])[0] == 1
+    assert enqueue(raw, keys, ["u" * 22, over, 0, "", 0, 0, 0])[0] == 1
 
 
 @pytest.mark.xfail(strict=True, reason=(
     "BUG: data_put-5.lua takes no size limit: Data.put_data checks item sizes only in the "
     "client (Data._validate), so a client that skips the check stores items of any size "
-    "(task enqueues are checked again by enqueue-7/enqueue_many-7)"))
+    "(task enqueues are checked again by enqueue-12/enqueue_many-12)"))
 def test_data_put_script_refuses_oversized_items(app: rpqueue.RPQueue, raw: redis.Redis,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Data, "_validate", lambda self, items: None)
@@ -186,10 +187,10 @@ def test_worker_dead_letters_oversized_messages_however_they_were_written(
         app: rpqueue.RPQueue, raw: redis.Redis, redis_url: str,
         start_worker: Callable[..., Worker]) -> None:
     k = app.keys.queue("default")
-    keys = [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases]
+    keys = app.broker._enqueue_keys(k)
     big = message_of_size(MIB + 1, taskid="s" * 22)
     # Through the script with the limit argument set to 0, and with plain commands.
-    scripts().enqueue(raw, keys, ["s" * 22, big, 0, "", 0])
+    scripts().enqueue(raw, keys, ["s" * 22, big, 0, "", 0, 0, 0])
     push_raw(raw, PREFIX, "default", "p" * 22,
              message_of_size(2 * MIB, taskid="p" * 22).encode())
     good = sec_tasks.add.execute(1, 2)

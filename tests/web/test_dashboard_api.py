@@ -9,6 +9,7 @@ import pytest
 from dashboard_support import TestClient, add_dead, csrf_headers, enqueue, make_client
 
 from rpqueue.app import RPQueue
+from rpqueue.broker import unstamp
 from rpqueue.web.app import safe_url
 from rpqueue.web.model import RateSampler
 
@@ -106,6 +107,25 @@ def test_queues_show_the_scheduling_mode_and_each_weight(rpq: RPQueue,
     assert {q["name"]: q["weight"] for q in body["queues"]} == {"alpha": 1.0, "beta": 2.5}
     rpq.set_scheduling("aging", age=30)
     assert client.get("/api/queues").json()["scheduling"] == {"mode": "aging", "age": 30.0}
+
+
+def test_queues_and_items_show_limits_and_message_priorities(rpq: RPQueue,
+                                                            client: TestClient) -> None:
+    enqueue(rpq, "mail.send", "alpha", "plain")
+    enqueue(rpq, "mail.send", "alpha", "urgent", priority=-3)
+    rpq.set_queue_limit("alpha", 50, overflow="drop_oldest")
+    body = client.get("/api/queues").json()
+    alpha = body["queues"][0]
+    assert alpha["limit"] == {"max_len": 50, "overflow": "drop_oldest"}
+    assert alpha["waiting"] == 2  # the prioritised task counts as waiting
+    assert "seq" not in alpha["stats"]
+    items = client.get("/api/items", params={"queue": "alpha"}).json()
+    # Run order, each with its priority (0 is left out).
+    assert [(i["args"], i.get("priority")) for i in items["items"]] == [
+        (["urgent"], -3), (["plain"], None)]
+    assert items["waiting"] == 2
+    rpq.set_queue_limit("alpha", None)
+    assert client.get("/api/queues").json()["queues"][0]["limit"] is None
 
 
 def test_rate_sampler_turns_counter_readings_into_rates() -> None:
@@ -215,7 +235,7 @@ def test_requeue_one_dead_letter_puts_the_message_back_unchanged(
                     headers=csrf_headers(client))
     assert r.status_code == 200 and r.json() == {"requeued": 1, "skipped": 0}
     assert rpq.client.lrange(k.ready, 0, -1) == [taskid.encode()]
-    assert rpq.client.hget(k.msg, taskid).decode() == original
+    assert unstamp(rpq.client.hget(k.msg, taskid)).decode() == original
     assert [d["id"] for d in client.get("/api/dead").json()["items"]] == [other]
     again = client.post("/api/dead/requeue", json={"items": [{"queue": "q", "id": taskid}]},
                         headers=csrf_headers(client))

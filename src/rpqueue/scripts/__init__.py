@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from redis.exceptions import NoScriptError
+
+_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - hiredis is a dependency, but optional for redis-py
+    _pack = None
 
 _INCLUDE = re.compile(r"^--@include (\S+)$", re.MULTILINE)
 
@@ -50,7 +57,13 @@ class LuaScript:
     def call_on(self, conn: Any, keys: list[str], args: list[Any]) -> Any:
         """The same on one redis-py Connection held by the caller."""
         try:
-            conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            if _pack is not None:
+                # hiredis packs str/bytes/int arguments as redis-py would, in C,
+                # without redis-py's per-argument Python checks.
+                conn.send_packed_command([_pack(("EVALSHA", self.sha, len(keys), *keys, *args))],
+                                         check_health=False)
+            else:
+                conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
             return conn.read_response()
         except NoScriptError:
             conn.send_command("EVAL", self.source, len(keys), *keys, *args)
@@ -71,21 +84,23 @@ class Scripts:
     """Every script the library runs, loaded once per process."""
 
     def __init__(self) -> None:
-        self.enqueue = LuaScript("enqueue-7")
-        self.enqueue_many = LuaScript("enqueue_many-7")
-        self.take = LuaScript("take-9")
-        self.done = LuaScript("done-5")
-        self.finish_take = LuaScript("finish_take-10")
-        self.fail = LuaScript("fail-9")
-        self.cancel = LuaScript("cancel-6")
+        self.enqueue = LuaScript("enqueue-12")
+        self.enqueue_many = LuaScript("enqueue_many-12")
+        self.take = LuaScript("take-11")
+        self.done = LuaScript("done-6")
+        self.finish_take = LuaScript("finish_take-12")
+        self.fail = LuaScript("fail-11")
+        self.cancel = LuaScript("cancel-8")
         self.status = LuaScript("status-3")
+        self.peek = LuaScript("peek-5")
+        self.migrate_legacy = LuaScript("migrate_legacy-12")
         self.extend = LuaScript("extend-2")
-        self.clear = LuaScript("clear-5")
+        self.clear = LuaScript("clear-7")
         self.release_lock = LuaScript("release_lock-1")
-        self.release = LuaScript("release-4")
-        self.requeue_dead = LuaScript("requeue_dead-6")
+        self.release = LuaScript("release-5")
+        self.requeue_dead = LuaScript("requeue_dead-8")
         self.register_periodic = LuaScript("register_periodic-2")
-        self.claim_periodic = LuaScript("claim_periodic-8")
+        self.claim_periodic = LuaScript("claim_periodic-9")
         self.data_put = LuaScript("data_put-5")
         self.data_get = LuaScript("data_get-8")
         self.data_refresh = LuaScript("data_refresh-3")

@@ -7,7 +7,7 @@
 -- Returns the new deadline in ms, or 0 when the caller no longer holds the lease.
 --@include lib/common.lua
 
-if not holds_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then
+if not holds_lease({leases = KEYS[1], meta = KEYS[2]}, ARGV[1], ARGV[2]) then
   return 0
 end
 local deadline = now_ms() + tonumber(ARGV[3])

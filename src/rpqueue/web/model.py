@@ -107,17 +107,23 @@ def queue_overview(rpq: RPQueue, sampler: RateSampler | None = None) -> dict[str
         pipe.zcard(k.leases)
         pipe.zcard(k.dead)
         pipe.hgetall(k.stats)
+        pipe.zcard(k.prio)
+        pipe.hgetall(k.conf)
     replies = pipe.execute() if names else []
     now = rpq.redis_time()
     rows: list[dict[str, Any]] = []
     counts: dict[str, tuple[int, int]] = {}
     for i, name in enumerate(names):
-        waiting, delayed, running, dead, raw_stats = replies[5 * i:5 * i + 5]
+        waiting, delayed, running, dead, raw_stats, prio, conf = replies[7 * i:7 * i + 7]
+        waiting = int(waiting) + int(prio)
+        raw_stats.pop(b"seq", None)
+        raw_stats.pop("seq", None)
         stats = {text(a): _int(b) for a, b in raw_stats.items()}
         counts[name] = (sum(stats.get(c, 0) for c in PROCESSED_COUNTERS), stats.get("enqueued", 0))
         rows.append({"name": name, "waiting": int(waiting), "delayed": int(delayed),
                      "running": int(running), "dead": int(dead), "seen": seen.get(name),
-                     "priority": priorities.get(name), "stats": stats})
+                     "priority": priorities.get(name), "stats": stats,
+                     "limit": admin._limit(conf)})
     # Anti-starvation settings as workers read them (worker/scheduling.py).
     scheduling = read_settings(rpq)
     for row in rows:
@@ -137,7 +143,9 @@ def queue_items(rpq: RPQueue, queue: str, page: int, per_page: int) -> dict[str,
     pipe.llen(k.ready)
     pipe.zcard(k.delayed)
     pipe.zcard(k.leases)
-    waiting, delayed, running = pipe.execute()
+    pipe.zcard(k.prio)
+    waiting, delayed, running, prio = pipe.execute()
+    waiting = int(waiting) + int(prio)
     items = admin.get_page(rpq, queue, page, per_page)
     return {"now": rpq.redis_time(), "queue": queue, "page": page,
             "per_page": per_page, "total": int(waiting) + int(delayed), "waiting": int(waiting),

@@ -140,6 +140,7 @@ class Runner:
         self._lock = threading.Lock()
         self._keys = itertools.count()
         self._lane: AsyncLane | None = None
+        self._is_async: dict[Task, bool] = {}
 
     def _fail(self, taken: Taken, error: str, force: bool, reason: str) -> int:
         return self.app.broker.fail(taken.queue, taken.key, taken.token, error, force, reason)
@@ -163,7 +164,10 @@ class Runner:
             if prepared is None:
                 return None
             task, message, running = prepared
-            if inspect.iscoroutinefunction(task.function):
+            is_async = self._is_async.get(task)
+            if is_async is None:
+                is_async = self._is_async[task] = inspect.iscoroutinefunction(task.function)
+            if is_async:
                 self.lane().submit(self, taken, task, message, running)
                 handed_off = True
                 return None
@@ -284,8 +288,9 @@ class Runner:
         task, taken = f.task, f.taken
         if recorded:
             self.count("done")
-            log.log(self.success_level, "task %s (%s) done in %.4fs", _safe(task.name),
-                    _safe(taken.id), f.took)
+            if log.isEnabledFor(self.success_level):
+                log.log(self.success_level, "task %s (%s) done in %.4fs", _safe(task.name),
+                        _safe(taken.id), f.took)
         else:
             log.warning("task %s (%s) finished after its lease was lost; "
                         "another worker owns it now", _safe(task.name), _safe(taken.id))

@@ -1,9 +1,10 @@
 -- Record that a taken task finished, and save its result.
 -- KEYS[1] leases   ZSET  id -> lease deadline (ms)
--- KEYS[2] msg      HASH  id -> message JSON
+-- KEYS[2] msg      HASH  id -> ready time + message JSON
 -- KEYS[3] meta     HASH  id -> mutable task state
 -- KEYS[4] stats    HASH  queue counters
 -- KEYS[5] result   STRING the saved result of this task
+-- KEYS[6] uniq     HASH  unique key -> "<until_ms> <id>"
 -- ARGV[1] id
 -- ARGV[2] lease token the take returned
 -- ARGV[3] result JSON
@@ -13,5 +14,5 @@
 --@include lib/common.lua
 --@include lib/finish.lua
 
-return finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3],
-  tonumber(ARGV[4]))
+local K = {leases = KEYS[1], msg = KEYS[2], meta = KEYS[3], stats = KEYS[4], uniq = KEYS[6]}
+return finish(K, KEYS[5], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))

@@ -1,22 +1,22 @@
 -- Finish one task and take the next from the same queue in one round trip:
--- done-5 followed by take-9. A worker uses it when the queue it just
+-- done-6 followed by take-11. A worker uses it when the queue it just
 -- served is its highest-priority one, so no priority is skipped.
--- KEYS[1..9] as take-9: ready, msg, delayed, leases, meta, wake, dead,
---            deadmsg, stats
--- KEYS[10] result  STRING the saved result of the finished task
+-- KEYS[1..11] as take-11: ready, msg, delayed, leases, meta, wake, dead,
+--             deadmsg, stats, prio, uniq
+-- KEYS[12] result  STRING the saved result of the finished task
 -- ARGV[1] lease length in ms for tasks without a visibility timeout
 -- ARGV[2] most delayed tasks / expired leases to handle in this call
 -- ARGV[3] id of the finished task
 -- ARGV[4] its lease token
 -- ARGV[5] its result JSON
 -- ARGV[6] how long to keep the result, in ms (0: do not keep it)
--- Returns take-9's reply with done-5's reply (1 or 0) appended.
+-- Returns take-11's reply with done-6's reply (1 or 0) appended.
 --@include lib/common.lua
 --@include lib/finish.lua
 --@include lib/take.lua
 
-local finished = finish(KEYS[4], KEYS[2], KEYS[5], KEYS[9], KEYS[10], ARGV[3], ARGV[4], ARGV[5],
-  tonumber(ARGV[6]))
-local reply = take_next(tonumber(ARGV[1]), tonumber(ARGV[2]))
+local K = take_keys()
+local finished = finish(K, KEYS[12], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]))
+local reply = take_next(K, tonumber(ARGV[1]), tonumber(ARGV[2]))
 reply[6] = finished
 return reply
