@@ -399,3 +399,28 @@ def test_idle_worker_on_three_shards_does_not_busy_poll(
         entry = ledger.wait_for(1, tag=q)[0]
         assert entry["t"] - started < 0.5, f"task on {q} waited {entry['t'] - started:.2f}s"
     assert worker.alive()
+
+
+def test_queue_policies_on_shards(cluster: RedisCluster6, cluster_url: str, workers: Workers,
+                                  ledger: Ledger) -> None:
+    """Per-message priority, unique tasks, bounds and aging on queues of distinct
+    primaries: every policy key shares its queue's slot."""
+    a, b = _spread(cluster, 2, prefix="policy")
+    app = rpqueue.default_app()
+    for q in (a, b):
+        k = app.keys.queue(q)
+        assert len({key_slot(x.encode()) for x in (k.ready, k.prio, k.conf, k.uniq)}) == 1
+    rpqueue.set_queue_limit(a, 3)
+    for tag, pri in (("p5", 5), ("p0", 0), ("m2", -2)):
+        cluster_tasks.record.execute(tag, _queue=a, priority=pri)
+    with pytest.raises(rpqueue.QueueFull):
+        cluster_tasks.record.execute("over", _queue=a)
+    first = cluster_tasks.record.execute("u", _queue=b, unique_for=60)
+    assert cluster_tasks.record.execute("u", _queue=b, unique_for=60).taskid == first.taskid
+    rpqueue.set_scheduling("aging", age=30)
+    try:
+        workers.start(a, b)
+        ledger.wait_for(4)
+        assert _ran(ledger) == ["m2", "p0", "p5", "u"]
+    finally:
+        rpqueue.set_scheduling("strict")
