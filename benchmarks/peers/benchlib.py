@@ -15,9 +15,12 @@ executes byte-for-byte the same work per task.
 Keys used (all under ``bench:``, in the same Redis database as the queues;
 the database is flushed between phases):
 
-``bench:done``      INCR'd once per executed no-op task
-``bench:t_first``   time.time() taken at the start of the task that got INCR == 1
-``bench:t_last``    time.time() taken at the end of the task that got INCR == total
+``bench:done``      count of executed no-op tasks, added to by each worker
+                    process every FLUSH_EVERY tasks (INCRBY), not per task
+``bench:t_first``   time.time() taken at the start of the task with index 0
+``bench:t_last``    time.time() taken at the end of the task with the last
+                    index (total-1), or, for peers that are not FIFO, of the
+                    task whose flush brought bench:done to total
 ``bench:finished``  list the last task pushes to, so the producer can BLPOP
                     instead of polling
 ``bench:lat``       list of time.time() values recorded at the start of each
@@ -56,9 +59,18 @@ ENV_TOTAL = "BENCH_TOTAL"
 # worker side: the task bodies
 # --------------------------------------------------------------------------
 
+# a worker process adds its count of executed tasks to bench:done every
+# FLUSH_EVERY tasks, or after FLUSH_SECONDS, whichever comes first
+FLUSH_EVERY = 256
+FLUSH_SECONDS = 0.1
+
+ENV_BASE = "BENCH_BASE"            # index of the phase's first task, or "auto"
+ENV_END = "BENCH_END"              # "index" (FIFO peers) or "count"
+ENV_FLUSH_EVERY = "BENCH_FLUSH_EVERY"
+
 _conn = None
 _conn_pid = None
-_total = None
+_st = None
 
 
 def _redis():
@@ -71,23 +83,79 @@ def _redis():
     return _conn
 
 
-def task_done():
-    """Body of the no-op task used for drain measurements.
+class _State:
+    """Per worker process (reset after a fork: a child never inherits its
+    parent's unflushed count)."""
 
-    Costs exactly one Redis round trip per task (the INCR), plus one SET for
-    the first and last task of the run.
+    def __init__(self):
+        env = os.environ
+        self.pid = os.getpid()
+        self.r = _redis()
+        self.total = int(env.get(ENV_TOTAL, "0"))
+        base = env.get(ENV_BASE, "0")
+        self.base = None if base == "auto" else int(base)
+        self.by_count = env.get(ENV_END, "index") == "count"
+        self.every = max(1, int(env.get(ENV_FLUSH_EVERY, FLUSH_EVERY)))
+        self.pending = 0
+        self.flush_due = time.monotonic() + FLUSH_SECONDS
+        self.tail = False
+
+    def flush(self):
+        n = self.r.incrby(K_DONE, self.pending)
+        self.pending = 0
+        self.flush_due = time.monotonic() + FLUSH_SECONDS
+        return n
+
+
+def task_done(i):
+    """Body of the no-op task used for drain measurements; `i` is the task's
+    enqueue index (0 .. total-1 within a phase).
+
+    No Redis call for most tasks: the process counts locally and adds its
+    count to bench:done every FLUSH_EVERY tasks (or FLUSH_SECONDS). The task
+    with index 0 stamps bench:t_first; the last enqueued one (index
+    total-1) flushes the count, stamps bench:t_last and pushes
+    bench:finished. Peers that do not run their queue in enqueue order
+    (BENCH_END=count) end on the count instead: within the last FLUSH_EVERY
+    indexes every task flushes, and the flush that brings bench:done to
+    total stamps the end.
     """
-    global _total
-    started = time.time()
-    r = _redis()
-    n = r.incr(K_DONE)
-    if _total is None:
-        _total = int(os.environ.get(ENV_TOTAL, "0"))
-    if n == 1:
-        r.set(K_FIRST, repr(started))
-    if n == _total:
-        r.set(K_LAST, repr(time.time()))
-        r.rpush(K_FINISHED, n)
+    st = _st
+    if st is None or st.pid != os.getpid():
+        st = _new_state()
+    if st.base is None:  # BENCH_BASE=auto (1 process): the first task run
+        st.base = i
+    k = i - st.base
+    if k == 0:
+        st.r.set(K_FIRST, repr(time.time()))
+    st.pending += 1
+    if st.by_count:
+        if k >= st.total - FLUSH_EVERY:
+            st.tail = True
+        if st.tail or st.pending >= st.every or time.monotonic() >= st.flush_due:
+            added = st.pending
+            n = st.flush()
+            if n - added < st.total <= n:
+                st.r.set(K_LAST, repr(time.time()))
+                st.r.rpush(K_FINISHED, n)
+        return
+    if k == st.total - 1:
+        ended = time.time()
+        pipe = st.r.pipeline(transaction=False)
+        pipe.incrby(K_DONE, st.pending)
+        pipe.set(K_LAST, repr(ended))
+        pipe.rpush(K_FINISHED, i)
+        pipe.execute()
+        st.pending = 0
+        st.flush_due = time.monotonic() + FLUSH_SECONDS
+    elif st.pending >= st.every or time.monotonic() >= st.flush_due:
+        st.flush()
+
+
+def _new_state():
+    global _st
+    _st = _State()
+    return _st
 
 
 def task_stamp():
@@ -118,28 +186,34 @@ class Peer:
         self.url = url
         self.args = args
 
+    # worker side of the no-op task (see task_done)
+    fifo = True        # runs its queue in enqueue order: the drain ends on the last index
+    flush_every = FLUSH_EVERY  # tasks between two INCRBY of one worker process
+
     # producer calls -----------------------------------------------------
+    # Every no-op task takes one argument, its index i: a phase enqueues
+    # indexes start, start+1, ... in order.
     def setup(self):
         pass
 
-    def enqueue_noop(self):
+    def enqueue_noop(self, i):
         raise NotImplementedError
 
-    def enqueue_noops(self, n):
-        """n single enqueue calls; override when a loop needs special care
-        (asyncio)."""
+    def enqueue_noops(self, n, start=0):
+        """n single enqueue calls (indexes start .. start+n-1); override when
+        a loop needs special care (asyncio)."""
         f = self.enqueue_noop
-        for _ in range(n):
-            f()
+        for i in range(start, start + n):
+            f(i)
 
-    def batch_input(self, n):
+    def batch_input(self, n, start=0):
         """The argument list the batch API takes for n no-op calls, built
         before the timer of the batch phase starts (None: nothing to build)."""
         return None
 
-    def enqueue_batch(self, n, prepared=None):
+    def enqueue_batch(self, n, prepared=None, start=0):
         """Enqueue n no-op tasks through the peer's batch API, in one call;
-        `prepared` is what batch_input(n) returned, or None (build it)."""
+        `prepared` is what batch_input(n, start) returned, or None (build it)."""
         raise NotImplementedError
 
     def enqueue_stamp(self):
@@ -148,13 +222,14 @@ class Peer:
     # backlog phase: the fastest way this system has to queue many no-ops
     fill_api = None  # description; None: the batch API if any, else single calls
 
-    def fill(self, n):
-        """Queue n no-op tasks as fast as the system allows (backlog set-up,
-        not a reported rate). Called in chunks of at most 10,000."""
+    def fill(self, n, start=0):
+        """Queue n no-op tasks (indexes start ..) as fast as the system allows
+        (backlog set-up, not a reported rate). Called in chunks of at most
+        10,000."""
         if self.batch_api:
-            self.enqueue_batch(n)
+            self.enqueue_batch(n, start=start)
         else:
-            self.enqueue_noops(n)
+            self.enqueue_noops(n, start)
 
     def describe_fill(self):
         return self.fill_api or self.batch_api or "single calls"
@@ -200,13 +275,18 @@ class Workers:
     groups in a pid file (so the harness can clean up after a crash), and
     stops them."""
 
-    def __init__(self, peer, processes, total, workdir, tag, commands=None):
+    def __init__(self, peer, processes, total, workdir, tag, commands=None, base=0):
+        """total: tasks in the phase; base: the index of its first task, or
+        "auto" (1 process only: the first task the process runs)."""
         self.peer = peer
         self.procs = []
         self.logs = []
         env = dict(os.environ)
         env[ENV_URL] = peer.url
         env[ENV_TOTAL] = str(total)
+        env[ENV_BASE] = str(base)
+        env[ENV_END] = "index" if peer.fifo else "count"
+        env[ENV_FLUSH_EVERY] = str(peer.flush_every)
         env["PYTHONUNBUFFERED"] = "1"
         here = os.path.dirname(os.path.abspath(__file__))
         peer_dir = os.path.dirname(os.path.abspath(sys.argv[0]))
@@ -306,10 +386,18 @@ class Run:
         n (default --tasks) tasks ran (or the phase timeout).  Returns (rate,
         info, workers).  The workers are left running so the caller may
         reuse them.  more_queued: the queue holds more than n tasks (backlog
-        phase), so executions past n are expected, not duplicates."""
+        phase, 1 process), so executions past n are expected, not
+        duplicates, and the phase starts at whatever task the worker runs
+        first (its index is the base).
+
+        bench:done is only written every FLUSH_EVERY tasks per process, so a
+        finished drain reports executed = n; `counted` is what bench:done
+        holds 0.3 s after the end (exact with 1 process; with 2, short of n
+        by what the other process has not flushed yet)."""
         n = self.args.tasks if n is None else n
         self.r.delete(K_DONE, K_FIRST, K_LAST, K_FINISHED)
-        w = Workers(self.peer, processes, n, self.workdir, tag)
+        w = Workers(self.peer, processes, n, self.workdir, tag,
+                    base="auto" if more_queued else 0)
         deadline = w.started + self.args.phase_timeout
         finished = False
         try:
@@ -346,12 +434,16 @@ class Run:
             # partial: rate over what ran so far (steady state estimate)
             elapsed = now - first
             rate = done_at_cut / elapsed if elapsed > 0 else None
-            done = done_at_cut
+            info["executed"] = done_at_cut
         info["elapsed_s"] = round(elapsed, 4)
-        if more_queued:
-            info["executed"] = n if finished else done
-        elif finished and done != n:
-            info["duplicates"] = done - n
+        if finished:
+            info["executed"] = n
+            if not more_queued:
+                info["counted"] = done
+                if done > n:
+                    info["duplicates"] = done - n  # at least
+                elif done < n and processes == 1 and self.peer.fifo:
+                    info["missing"] = n - done
         return rate, info, w
 
     def latency(self, w):
@@ -547,14 +639,15 @@ class Run:
             k: info.get(k) for k in ("used_memory", "mem_clients_normal", "used_memory_dataset",
                                      "used_memory_scripts")}
 
-    def fill(self, n, cap_s=None):
-        """Queue n no-ops with the peer's fill API, in chunks; stop early
-        after cap_s seconds. Returns (filled, capped, seconds)."""
+    def fill(self, n, cap_s=None, start=0):
+        """Queue n no-ops (indexes start ..) with the peer's fill API, in
+        chunks; stop early after cap_s seconds. Returns (filled, capped,
+        seconds)."""
         filled, capped = 0, False
         t0 = time.perf_counter()
         while filled < n:
             k = min(FILL_CHUNK, n - filled)
-            self.peer.fill(k)
+            self.peer.fill(k, start + filled)
             filled += k
             if cap_s is not None and filled < n and time.perf_counter() - t0 > cap_s:
                 capped = True
@@ -590,13 +683,17 @@ class Run:
             res["memory"]["bytes_per_task"] or 0))
         probes = []
         res["probes"] = probes
+        # indexes continue across the backlog and the probes, in queue order;
+        # each drain starts at the index its worker runs first (base "auto")
+        seq = [filled]
         for i in range(a.backlog_repeat):
             row = {}
             probes.append(row)
 
             # called right away, in this iteration: the defaults only bind row and i
             def enqueue(row=row):
-                rate, _ = self.timed_enqueue(p.enqueue_noops, probe)
+                rate, _ = self.timed_enqueue(lambda k: p.enqueue_noops(k, seq[0]), probe)
+                seq[0] += probe
                 row["enqueue_single"] = rate
 
             def drain(row=row, i=i):
@@ -627,8 +724,20 @@ class Run:
             time.sleep(0.005)
 
     def _window(self, pid):
+        """(time, bench:done, thread times), taken right after the worker's
+        next flush of its count (every FLUSH_EVERY tasks), so that the count
+        is exact at that time to within the poll interval."""
         import profiling
-        return time.time(), int(self.r.get(K_DONE) or 0), profiling.thread_times(pid)
+        c0 = self.r.get(K_DONE)
+        give_up = time.time() + 2.0
+        while time.time() < give_up:
+            time.sleep(0.0005)
+            c = self.r.get(K_DONE)
+            if c != c0:
+                break
+        else:
+            c = self.r.get(K_DONE)
+        return time.time(), int(c or 0), profiling.thread_times(pid)
 
     def run_profile(self):
         """Split our worker thread's time per no-op task into categories
@@ -640,7 +749,7 @@ class Run:
           profiler's own CPU use;
         * py-spy `--idle --nonblocking`: every sample, waits included: the
           flame graph and the split of the socket time between the queue's
-          calls and the task's INCR;
+          calls and the task's count flushes (INCRBY every 256 tasks);
         * py-spy `--gil`, over twice as many tasks: only samples holding the
           GIL, i.e. running Python: the split of the Python time and the top
           functions.
@@ -675,10 +784,11 @@ class Run:
         self._profile_cprofile(n)
 
     def _refill(self, n):
-        """An empty database, then 2n tasks: n for the measured window and up
-        to n more drained before it starts (worker start-up, py-spy attach)."""
+        """An empty database, then 3n tasks: n for the measured window (which
+        may run up to 2 x FLUSH_EVERY past n, see _window) and up to about 2n
+        more drained before it starts (worker start-up, py-spy attach)."""
         self.flush()
-        self.fill(2 * n)
+        self.fill(3 * n)
         self.r.delete(K_DONE, K_FIRST, K_LAST, K_FINISHED)
 
     def _wait_done(self, w, target, deadline):

@@ -13,8 +13,8 @@ app.conf.update(
 
 
 @app.task
-def noop():
-    benchlib.task_done()
+def noop(i):
+    benchlib.task_done(i)
 
 
 @app.task

@@ -9,8 +9,8 @@ dramatiq.set_broker(RedisBroker(url=os.environ["BENCH_REDIS_URL"]))
 
 
 @dramatiq.actor(queue_name="bench")
-def noop():
-    benchlib.task_done()
+def noop(i):
+    benchlib.task_done(i)
 
 
 @dramatiq.actor(queue_name="bench")
