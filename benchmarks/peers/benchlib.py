@@ -12,17 +12,28 @@ It only needs the standard library and ``redis`` (redis-py), which every
 peer venv has.  Keeping the task bodies here guarantees that every peer
 executes byte-for-byte the same work per task.
 
+The drain task counts its executions with one of two counters
+(``--drain-counter``):
+
+``local`` (default)  no Redis command per task.  Each execution appends one
+                     byte to ``<path>.count`` on tmpfs (``/dev/shm``), opened
+                     with O_APPEND by each thread of each process; the file
+                     offset right after that write is the execution's number
+                     (the kernel appends atomically), exact across threads,
+                     processes and forks.  Two system calls, a few µs.  The
+                     executions numbered 1 and total write their time.time()
+                     into ``<path>.times`` (offsets 0 and 8); the one numbered
+                     total then pushes to bench:finished.
+``redis``            one INCR round trip per task (bench:done, below).
+
 Keys used (all under ``bench:``, in the same Redis database as the queues;
 the database is flushed between phases):
 
-``bench:done``      count of executed no-op tasks, added to by each worker
-                    process every FLUSH_EVERY tasks (INCRBY), not per task
-``bench:t_first``   time.time() taken at the start of the task with index 0
-``bench:t_last``    time.time() taken at the end of the task with the last
-                    index (total-1), or, for peers that are not FIFO, of the
-                    task whose flush brought bench:done to total
+``bench:done``      INCR'd once per executed no-op task (redis counter)
+``bench:t_first``   time.time() taken at the start of the task that got INCR == 1
+``bench:t_last``    time.time() taken at the end of the task that got INCR == total
 ``bench:finished``  list the last task pushes to, so the producer can BLPOP
-                    instead of polling
+                    instead of polling (both counters)
 ``bench:lat``       list of time.time() values recorded at the start of each
                     latency "stamp" task
 """
@@ -36,8 +47,11 @@ import os
 import random
 import signal
 import statistics
+import struct
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import traceback
 
@@ -54,23 +68,31 @@ FILL_CHUNK = 10000
 
 ENV_URL = "BENCH_REDIS_URL"
 ENV_TOTAL = "BENCH_TOTAL"
+# path prefix of the local counter's files; unset: the task INCRs bench:done
+ENV_COUNTER = "BENCH_COUNTER"
+
+COUNTERS = ("local", "redis")
+_TIME = struct.Struct("d")
 
 # --------------------------------------------------------------------------
 # worker side: the task bodies
 # --------------------------------------------------------------------------
 
-# a worker process adds its count of executed tasks to bench:done every
-# FLUSH_EVERY tasks, or after FLUSH_SECONDS, whichever comes first
-FLUSH_EVERY = 256
-FLUSH_SECONDS = 0.1
-
-ENV_BASE = "BENCH_BASE"            # index of the phase's first task, or "auto"
-ENV_END = "BENCH_END"              # "index" (FIFO peers) or "count"
-ENV_FLUSH_EVERY = "BENCH_FLUSH_EVERY"
-
 _conn = None
 _conn_pid = None
-_st = None
+_total = None
+# per thread: its own descriptors of the local counter's files (a descriptor
+# inherited through fork shares its file offset with the parent's), fd -1
+# when no local counter is configured
+_tls = threading.local()
+
+
+def _after_fork():
+    global _tls
+    _tls = threading.local()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _redis():
@@ -83,79 +105,50 @@ def _redis():
     return _conn
 
 
-class _State:
-    """Per worker process (reset after a fork: a child never inherits its
-    parent's unflushed count)."""
-
-    def __init__(self):
-        env = os.environ
-        self.pid = os.getpid()
-        self.r = _redis()
-        self.total = int(env.get(ENV_TOTAL, "0"))
-        base = env.get(ENV_BASE, "0")
-        self.base = None if base == "auto" else int(base)
-        self.by_count = env.get(ENV_END, "index") == "count"
-        self.every = max(1, int(env.get(ENV_FLUSH_EVERY, FLUSH_EVERY)))
-        self.pending = 0
-        self.flush_due = time.monotonic() + FLUSH_SECONDS
-        self.tail = False
-
-    def flush(self):
-        n = self.r.incrby(K_DONE, self.pending)
-        self.pending = 0
-        self.flush_due = time.monotonic() + FLUSH_SECONDS
-        return n
+def _open_local():
+    global _total
+    _total = int(os.environ.get(ENV_TOTAL, "0"))
+    path = os.environ.get(ENV_COUNTER)
+    if not path:
+        _tls.fd = -1
+        return -1
+    _tls.times = os.open(path + ".times", os.O_WRONLY)
+    _tls.fd = os.open(path + ".count", os.O_WRONLY | os.O_APPEND)
+    return _tls.fd
 
 
-def task_done(i):
-    """Body of the no-op task used for drain measurements; `i` is the task's
-    enqueue index (0 .. total-1 within a phase).
+def task_done():
+    """Body of the no-op task used for drain measurements.
 
-    No Redis call for most tasks: the process counts locally and adds its
-    count to bench:done every FLUSH_EVERY tasks (or FLUSH_SECONDS). The task
-    with index 0 stamps bench:t_first; the last enqueued one (index
-    total-1) flushes the count, stamps bench:t_last and pushes
-    bench:finished. Peers that do not run their queue in enqueue order
-    (BENCH_END=count) end on the count instead: within the last FLUSH_EVERY
-    indexes every task flushes, and the flush that brings bench:done to
-    total stamps the end.
+    Local counter (the default): no Redis command; two system calls on a
+    tmpfs file. The last task pushes to bench:finished after its end time
+    is written. Redis counter: exactly one Redis round trip per task (the
+    INCR), plus one SET for the first and last task of the run.
     """
-    st = _st
-    if st is None or st.pid != os.getpid():
-        st = _new_state()
-    if st.base is None:  # BENCH_BASE=auto (1 process): the first task run
-        st.base = i
-    k = i - st.base
-    if k == 0:
-        st.r.set(K_FIRST, repr(time.time()))
-    st.pending += 1
-    if st.by_count:
-        if k >= st.total - FLUSH_EVERY:
-            st.tail = True
-        if st.tail or st.pending >= st.every or time.monotonic() >= st.flush_due:
-            added = st.pending
-            n = st.flush()
-            if n - added < st.total <= n:
-                st.r.set(K_LAST, repr(time.time()))
-                st.r.rpush(K_FINISHED, n)
+    started = time.time()
+    fd = getattr(_tls, "fd", None)
+    if fd is None:
+        fd = _open_local()
+    if fd < 0:
+        _task_done_redis(started)
         return
-    if k == st.total - 1:
-        ended = time.time()
-        pipe = st.r.pipeline(transaction=False)
-        pipe.incrby(K_DONE, st.pending)
-        pipe.set(K_LAST, repr(ended))
-        pipe.rpush(K_FINISHED, i)
-        pipe.execute()
-        st.pending = 0
-        st.flush_due = time.monotonic() + FLUSH_SECONDS
-    elif st.pending >= st.every or time.monotonic() >= st.flush_due:
-        st.flush()
+    os.write(fd, b"\0")
+    n = os.lseek(fd, 0, os.SEEK_CUR)  # O_APPEND: where this very write ended
+    if n == 1:
+        os.pwrite(_tls.times, _TIME.pack(started), 0)
+    if n == _total:
+        os.pwrite(_tls.times, _TIME.pack(time.time()), 8)
+        _redis().rpush(K_FINISHED, n)
 
 
-def _new_state():
-    global _st
-    _st = _State()
-    return _st
+def _task_done_redis(started):
+    r = _redis()
+    n = r.incr(K_DONE)
+    if n == 1:
+        r.set(K_FIRST, repr(started))
+    if n == _total:
+        r.set(K_LAST, repr(time.time()))
+        r.rpush(K_FINISHED, n)
 
 
 def task_stamp():
@@ -186,34 +179,28 @@ class Peer:
         self.url = url
         self.args = args
 
-    # worker side of the no-op task (see task_done)
-    fifo = True        # runs its queue in enqueue order: the drain ends on the last index
-    flush_every = FLUSH_EVERY  # tasks between two INCRBY of one worker process
-
     # producer calls -----------------------------------------------------
-    # Every no-op task takes one argument, its index i: a phase enqueues
-    # indexes start, start+1, ... in order.
     def setup(self):
         pass
 
-    def enqueue_noop(self, i):
+    def enqueue_noop(self):
         raise NotImplementedError
 
-    def enqueue_noops(self, n, start=0):
-        """n single enqueue calls (indexes start .. start+n-1); override when
-        a loop needs special care (asyncio)."""
+    def enqueue_noops(self, n):
+        """n single enqueue calls; override when a loop needs special care
+        (asyncio)."""
         f = self.enqueue_noop
-        for i in range(start, start + n):
-            f(i)
+        for _ in range(n):
+            f()
 
-    def batch_input(self, n, start=0):
+    def batch_input(self, n):
         """The argument list the batch API takes for n no-op calls, built
         before the timer of the batch phase starts (None: nothing to build)."""
         return None
 
-    def enqueue_batch(self, n, prepared=None, start=0):
+    def enqueue_batch(self, n, prepared=None):
         """Enqueue n no-op tasks through the peer's batch API, in one call;
-        `prepared` is what batch_input(n, start) returned, or None (build it)."""
+        `prepared` is what batch_input(n) returned, or None (build it)."""
         raise NotImplementedError
 
     def enqueue_stamp(self):
@@ -222,14 +209,13 @@ class Peer:
     # backlog phase: the fastest way this system has to queue many no-ops
     fill_api = None  # description; None: the batch API if any, else single calls
 
-    def fill(self, n, start=0):
-        """Queue n no-op tasks (indexes start ..) as fast as the system allows
-        (backlog set-up, not a reported rate). Called in chunks of at most
-        10,000."""
+    def fill(self, n):
+        """Queue n no-op tasks as fast as the system allows (backlog set-up,
+        not a reported rate). Called in chunks of at most 10,000."""
         if self.batch_api:
-            self.enqueue_batch(n, start=start)
+            self.enqueue_batch(n)
         else:
-            self.enqueue_noops(n, start)
+            self.enqueue_noops(n)
 
     def describe_fill(self):
         return self.fill_api or self.batch_api or "single calls"
@@ -270,29 +256,115 @@ def _cpu_seconds(pid):
         return None
 
 
+class RedisCounter:
+    """The drain count as the task keeps it with --drain-counter redis."""
+
+    name = "redis"
+    description = "one INCR round trip per task"
+
+    def __init__(self, r):
+        self.r = r
+
+    def env(self):
+        return {}
+
+    def reset(self):
+        self.r.delete(K_DONE, K_FIRST, K_LAST, K_FINISHED)
+
+    def done(self):
+        return int(self.r.get(K_DONE) or 0)
+
+    def _time(self, key):
+        v = self.r.get(key)
+        return None if v is None else float(v)
+
+    def first(self):
+        return self._time(K_FIRST)
+
+    def last(self):
+        return self._time(K_LAST)
+
+    def close(self):
+        pass
+
+
+class LocalCounter:
+    """The drain count as the task keeps it with --drain-counter local: the
+    size of <path>.count, and the two times in <path>.times (0.0: not yet)."""
+
+    name = "local"
+    description = ("no Redis command per task: one byte appended to a tmpfs file "
+                   "(O_APPEND write + lseek)")
+
+    def __init__(self, r, workdir):
+        self.r = r
+        shm = "/dev/shm"
+        where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else workdir
+        fd, self.path = tempfile.mkstemp(prefix="bench-counter-", dir=where)
+        os.close(fd)
+        os.unlink(self.path)  # only the two files below are used
+
+    def env(self):
+        return {ENV_COUNTER: self.path}
+
+    def reset(self):
+        """Only while no worker runs: a worker keeps its descriptors open."""
+        self.r.delete(K_FINISHED)
+        with open(self.path + ".count", "wb"):
+            pass
+        with open(self.path + ".times", "wb") as f:
+            f.write(bytes(16))
+
+    def done(self):
+        try:
+            return os.stat(self.path + ".count").st_size
+        except FileNotFoundError:
+            return 0
+
+    def _time(self, offset):
+        try:
+            with open(self.path + ".times", "rb") as f:
+                f.seek(offset)
+                v = _TIME.unpack(f.read(8))[0]
+        except (OSError, struct.error):
+            return None
+        return v or None
+
+    def first(self):
+        return self._time(0)
+
+    def last(self):
+        return self._time(8)
+
+    def close(self):
+        for ext in (".count", ".times"):
+            try:
+                os.unlink(self.path + ext)
+            except FileNotFoundError:
+                pass
+
+
 class Workers:
     """Launches worker commands in their own process groups, records the
     groups in a pid file (so the harness can clean up after a crash), and
     stops them."""
 
-    def __init__(self, peer, processes, total, workdir, tag, commands=None, base=0):
-        """total: tasks in the phase; base: the index of its first task, or
-        "auto" (1 process only: the first task the process runs)."""
+    def __init__(self, peer, processes, total, workdir, tag, commands=None, counter=None):
         self.peer = peer
         self.procs = []
         self.logs = []
         env = dict(os.environ)
         env[ENV_URL] = peer.url
         env[ENV_TOTAL] = str(total)
-        env[ENV_BASE] = str(base)
-        env[ENV_END] = "index" if peer.fifo else "count"
-        env[ENV_FLUSH_EVERY] = str(peer.flush_every)
         env["PYTHONUNBUFFERED"] = "1"
         here = os.path.dirname(os.path.abspath(__file__))
         peer_dir = os.path.dirname(os.path.abspath(sys.argv[0]))
         env["PYTHONPATH"] = os.pathsep.join(
             [peer_dir, here] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         env.update(peer.worker_env())
+        env.pop(ENV_COUNTER, None)
+        if counter is not None:
+            env.update(counter.env())
         self.pidfile = os.path.join(workdir, "workers.pids")
         for i, argv in enumerate(commands or peer.worker_commands(processes)):
             logpath = os.path.join(workdir, "worker-%s-%d.log" % (tag, i))
@@ -370,6 +442,10 @@ class Run:
         }
         self.workdir = args.workdir
         os.makedirs(self.workdir, exist_ok=True)
+        self.counter = (LocalCounter(self.r, self.workdir) if args.drain_counter == "local"
+                        else RedisCounter(self.r))
+        self.result["drain_counter"] = {"name": self.counter.name,
+                                        "description": self.counter.description}
 
     # --- helpers -----------------------------------------------------------
     def flush(self):
@@ -386,18 +462,11 @@ class Run:
         n (default --tasks) tasks ran (or the phase timeout).  Returns (rate,
         info, workers).  The workers are left running so the caller may
         reuse them.  more_queued: the queue holds more than n tasks (backlog
-        phase, 1 process), so executions past n are expected, not
-        duplicates, and the phase starts at whatever task the worker runs
-        first (its index is the base).
-
-        bench:done is only written every FLUSH_EVERY tasks per process, so a
-        finished drain reports executed = n; `counted` is what bench:done
-        holds 0.3 s after the end (exact with 1 process; with 2, short of n
-        by what the other process has not flushed yet)."""
+        phase), so executions past n are expected, not duplicates."""
         n = self.args.tasks if n is None else n
-        self.r.delete(K_DONE, K_FIRST, K_LAST, K_FINISHED)
-        w = Workers(self.peer, processes, n, self.workdir, tag,
-                    base="auto" if more_queued else 0)
+        c = self.counter
+        c.reset()
+        w = Workers(self.peer, processes, n, self.workdir, tag, counter=c)
         deadline = w.started + self.args.phase_timeout
         finished = False
         try:
@@ -411,39 +480,34 @@ class Run:
         except BaseException:
             w.stop()
             raise
-        if not finished and self.r.exists(K_LAST):
+        if not finished and c.last() is not None:
             finished = True  # the last task ended between our last BLPOP and the deadline
         now = time.time()
-        done_at_cut = int(self.r.get(K_DONE) or 0)
+        done_at_cut = c.done()
         if not more_queued:
             time.sleep(0.3)  # let duplicates (if any) show up before we count
-        done = int(self.r.get(K_DONE) or 0)
-        first = self.r.get(K_FIRST)
+        done = c.done()
+        first = c.first()
         info = {"processes": processes, "complete": finished, "executed": done,
                 "startup_s": None}
         if first is None:
             w.stop()
             raise RuntimeError("no task ran within %ss\n%s" % (self.args.phase_timeout, w.tail()))
-        first = float(first)
         info["startup_s"] = round(first - w.started, 3)
         if finished:
-            last = float(self.r.get(K_LAST))
+            last = c.last()
             elapsed = last - first
             rate = n / elapsed
         else:
             # partial: rate over what ran so far (steady state estimate)
             elapsed = now - first
             rate = done_at_cut / elapsed if elapsed > 0 else None
-            info["executed"] = done_at_cut
+            done = done_at_cut
         info["elapsed_s"] = round(elapsed, 4)
-        if finished:
-            info["executed"] = n
-            if not more_queued:
-                info["counted"] = done
-                if done > n:
-                    info["duplicates"] = done - n  # at least
-                elif done < n and processes == 1 and self.peer.fifo:
-                    info["missing"] = n - done
+        if more_queued:
+            info["executed"] = n if finished else done
+        elif finished and done != n:
+            info["duplicates"] = done - n
         return rate, info, w
 
     def latency(self, w):
@@ -580,7 +644,7 @@ class Run:
                 if w is not None:
                     w.stop()
                 self.flush()
-                w = state["w"] = Workers(p, 1, n, self.workdir, "latency")
+                w = state["w"] = Workers(p, 1, n, self.workdir, "latency", counter=self.counter)
             res["latency"] = self.latency(w)
             log("latency: %s" % res["latency"])
 
@@ -639,15 +703,14 @@ class Run:
             k: info.get(k) for k in ("used_memory", "mem_clients_normal", "used_memory_dataset",
                                      "used_memory_scripts")}
 
-    def fill(self, n, cap_s=None, start=0):
-        """Queue n no-ops (indexes start ..) with the peer's fill API, in
-        chunks; stop early after cap_s seconds. Returns (filled, capped,
-        seconds)."""
+    def fill(self, n, cap_s=None):
+        """Queue n no-ops with the peer's fill API, in chunks; stop early
+        after cap_s seconds. Returns (filled, capped, seconds)."""
         filled, capped = 0, False
         t0 = time.perf_counter()
         while filled < n:
             k = min(FILL_CHUNK, n - filled)
-            self.peer.fill(k, start + filled)
+            self.peer.fill(k)
             filled += k
             if cap_s is not None and filled < n and time.perf_counter() - t0 > cap_s:
                 capped = True
@@ -683,17 +746,13 @@ class Run:
             res["memory"]["bytes_per_task"] or 0))
         probes = []
         res["probes"] = probes
-        # indexes continue across the backlog and the probes, in queue order;
-        # each drain starts at the index its worker runs first (base "auto")
-        seq = [filled]
         for i in range(a.backlog_repeat):
             row = {}
             probes.append(row)
 
             # called right away, in this iteration: the defaults only bind row and i
             def enqueue(row=row):
-                rate, _ = self.timed_enqueue(lambda k: p.enqueue_noops(k, seq[0]), probe)
-                seq[0] += probe
+                rate, _ = self.timed_enqueue(p.enqueue_noops, probe)
                 row["enqueue_single"] = rate
 
             def drain(row=row, i=i):
@@ -716,7 +775,7 @@ class Run:
 
     # --- profile phase (run.py --profile) ------------------------------------
     def _wait_first(self, w, deadline):
-        while not self.r.exists(K_FIRST):
+        while self.counter.first() is None:
             if not w.alive():
                 raise RuntimeError("worker exited early\n" + w.tail())
             if time.time() > deadline:
@@ -724,20 +783,8 @@ class Run:
             time.sleep(0.005)
 
     def _window(self, pid):
-        """(time, bench:done, thread times), taken right after the worker's
-        next flush of its count (every FLUSH_EVERY tasks), so that the count
-        is exact at that time to within the poll interval."""
         import profiling
-        c0 = self.r.get(K_DONE)
-        give_up = time.time() + 2.0
-        while time.time() < give_up:
-            time.sleep(0.0005)
-            c = self.r.get(K_DONE)
-            if c != c0:
-                break
-        else:
-            c = self.r.get(K_DONE)
-        return time.time(), int(c or 0), profiling.thread_times(pid)
+        return time.time(), self.counter.done(), profiling.thread_times(pid)
 
     def run_profile(self):
         """Split our worker thread's time per no-op task into categories
@@ -749,7 +796,7 @@ class Run:
           profiler's own CPU use;
         * py-spy `--idle --nonblocking`: every sample, waits included: the
           flame graph and the split of the socket time between the queue's
-          calls and the task's count flushes (INCRBY every 256 tasks);
+          calls and the task's INCR;
         * py-spy `--gil`, over twice as many tasks: only samples holding the
           GIL, i.e. running Python: the split of the Python time and the top
           functions.
@@ -784,19 +831,18 @@ class Run:
         self._profile_cprofile(n)
 
     def _refill(self, n):
-        """An empty database, then 3n tasks: n for the measured window (which
-        may run up to 2 x FLUSH_EVERY past n, see _window) and up to about 2n
-        more drained before it starts (worker start-up, py-spy attach)."""
+        """An empty database, then 2n tasks: n for the measured window and up
+        to n more drained before it starts (worker start-up, py-spy attach)."""
         self.flush()
-        self.fill(3 * n)
-        self.r.delete(K_DONE, K_FIRST, K_LAST, K_FINISHED)
+        self.fill(2 * n)
+        self.counter.reset()
 
     def _wait_done(self, w, target, deadline):
         """Wait until `target` tasks have run in total. False when the time
         cap passes or the queue ran dry (no progress for 3 s) first."""
         last, last_change = -1, time.time()
         while True:
-            done = int(self.r.get(K_DONE) or 0)
+            done = self.counter.done()
             now = time.time()
             if done >= target:
                 return True
@@ -822,7 +868,8 @@ class Run:
             os.unlink(raw)
         self._refill(n)
         # a total that is never reached: no task signals the end here
-        w = Workers(self.peer, 1, 10 ** 12, self.workdir, "profile-" + tag, commands=commands)
+        w = Workers(self.peer, 1, 10 ** 12, self.workdir, "profile-" + tag, commands=commands,
+                    counter=self.counter)
         spy = spy_cpu = None
         splog = os.path.join(self.workdir, "py-spy-%s.log" % tag)
         try:
@@ -967,6 +1014,9 @@ def parse_args(argv=None):
                     help="rounds of single enqueues vs the EVALSHA ceiling, interleaved (0: skip)")
     ap.add_argument("--workdir", required=True, help="scratch dir for worker logs")
     ap.add_argument("--variant", default=None)
+    ap.add_argument("--drain-counter", choices=COUNTERS, default="local",
+                    help="how the drain task counts: local (no Redis command per task) or "
+                         "redis (one INCR per task)")
     ap.add_argument("--peer-id", default=None)
     ap.add_argument("--mode", choices=("standard", "backlog", "profile"), default="standard")
     # backlog mode
@@ -1010,6 +1060,7 @@ def main(peer_factory, argv=None):
             code = 0
         finally:
             peer.close()
+            run.counter.close()
     except BaseException as exc:  # report, never hang
         if run is not None:
             out = run.result

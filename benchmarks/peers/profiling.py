@@ -17,8 +17,8 @@ Every sample (py-spy) or every second of self time (cProfile) goes to one
 category, tested in this order:
 
 ``task``          the task body: the stack passes through the benchmark's
-                  no-op task (``benchlib.task_done``); split into its count
-                  flushes (INCRBY every 256 tasks) and the rest
+                  no-op task (``benchlib.task_done``); with the Redis
+                  counter split into its own INCR round trip and the rest
 ``redis_wait``    the innermost frame is redis-py's socket read
                   (``read_from_socket``) or write (``send_packed_command``):
                   waiting for Redis, and the send/recv system calls
@@ -40,7 +40,7 @@ CATEGORIES = [
     ("redis_wait", "Redis round trip wait (socket send/recv of the queue's own calls)"),
     ("redis_py", "redis-py client overhead (packing, parsing, connection checks)"),
     ("decode", "message decode (rpqueue/message.py, json)"),
-    ("task", "task call (the no-op body, including its INCRBY every 256 tasks)"),
+    ("task", "task call (the no-op body and its counter)"),
     ("bookkeeping", "rpqueue bookkeeping (worker loop, runner, script calls, reply handling)"),
 ]
 CATEGORY_LABEL = dict(CATEGORIES)
@@ -197,7 +197,7 @@ def summarize_pstats_rows(rows, us_per_task=None, top=15):
     cProfile sees no stacks, so each function's self time is classified by
     its own file; a C function's (file '~') goes to the category of its
     callers, in proportion, except the socket calls, which are Redis wait.
-    The task body's own INCRBY wait cannot be told apart from the queue's
+    The task body's own INCR wait cannot be told apart from the queue's
     calls here: it is counted as Redis wait, and ``task_cumulative`` gives
     the task body's total time for reference.
     """
@@ -350,7 +350,7 @@ def render_svg(stacks, path, title, width=1400, row=17, min_px=0.6, running=Fals
 #
 #   wall = on CPU (user + system) + run-queue wait + blocked
 #   blocked + system      -> Redis round trips, split between the queue's own
-#                            calls and the task's INCRBY by their socket samples
+#                            calls and the task's INCR by their socket samples
 #   user                  -> Python: split by the samples that are not in a
 #                            socket call (redis-py, decode, task, bookkeeping)
 #   run-queue wait        -> its own row: runnable, waiting for a free core
@@ -392,7 +392,7 @@ def breakdown_stacks(stacks, timing, gil_stacks=None, top=12):
     """Calibrated breakdown from py-spy stacks of the worker thread.
 
     `stacks` (an --idle pass) splits the socket time between the queue's
-    calls and the task's INCRBY. The Python time is split by the samples of
+    calls and the task's INCR. The Python time is split by the samples of
     `stacks` that are not in a socket call, pooled with `gil_stacks` (a
     --gil pass: every sample is the thread running Python; how many py-spy
     gets varies a lot on a loaded machine, hence the pooling). In a --gil
@@ -442,7 +442,7 @@ def breakdown_stacks(stacks, timing, gil_stacks=None, top=12):
 def breakdown_pstats(rows, timing, top=12):
     """Calibrated breakdown from cProfile rows (see summarize_pstats_rows).
 
-    cProfile cannot tell the task's INCRBY wait from the queue's own calls:
+    cProfile cannot tell the task's INCR wait from the queue's own calls:
     all socket time is counted as the queue's, and the task row holds only
     the task body's Python time."""
     summ = summarize_pstats_rows(rows, None, top=200)

@@ -19,10 +19,7 @@ class ArqPeer(benchlib.Peer):
              "(poll_delay) and with max_jobs=1 arq starts at most one job per poll, so one "
              "worker runs at most 1/poll_delay jobs/s",
              "enqueue calls are awaited one at a time inside one event loop",
-             "2-process drain: two `arq` workers",
-             "not FIFO within a millisecond (jobs are scored by enqueue time in ms, ties in "
-             "job-id order): the drain ends on the count, not on the last index"]
-    fifo = False
+             "2-process drain: two `arq` workers"]
 
     def __init__(self, url, args):
         super().__init__(url, args)
@@ -38,16 +35,16 @@ class ArqPeer(benchlib.Peer):
         self.loop = asyncio.new_event_loop()
         self.pool = self.loop.run_until_complete(create_pool(RedisSettings.from_dsn(url)))
 
-    async def _enqueue_n(self, name, n, start):
+    async def _enqueue_n(self, name, n):
         enq = self.pool.enqueue_job
-        for i in range(start, start + n):
-            await enq(name, i)
+        for _ in range(n):
+            await enq(name)
 
-    def enqueue_noop(self, i):
-        self.loop.run_until_complete(self.pool.enqueue_job("noop", i))
+    def enqueue_noop(self):
+        self.loop.run_until_complete(self.pool.enqueue_job("noop"))
 
-    def enqueue_noops(self, n, start=0):
-        self.loop.run_until_complete(self._enqueue_n("noop", n, start))
+    def enqueue_noops(self, n):
+        self.loop.run_until_complete(self._enqueue_n("noop", n))
 
     def enqueue_stamp(self):
         self.loop.run_until_complete(self.pool.enqueue_job("stamp"))

@@ -10,8 +10,8 @@ import benchlib
 from arq.connections import RedisSettings
 
 
-async def noop(ctx, i):
-    benchlib.task_done(i)
+async def noop(ctx):
+    benchlib.task_done()
 
 
 async def stamp(ctx):

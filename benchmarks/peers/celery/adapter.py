@@ -25,8 +25,8 @@ class CeleryPeer(benchlib.Peer):
         self.version = celery.__version__
         self.tasks = bench_tasks
 
-    def enqueue_noop(self, i):
-        self.tasks.noop.delay(i)
+    def enqueue_noop(self):
+        self.tasks.noop.delay()
 
     def enqueue_stamp(self):
         self.tasks.stamp.delay()

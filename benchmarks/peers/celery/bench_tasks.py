@@ -13,8 +13,8 @@ app.conf.update(
 
 
 @app.task
-def noop(i):
-    benchlib.task_done(i)
+def noop():
+    benchlib.task_done()
 
 
 @app.task

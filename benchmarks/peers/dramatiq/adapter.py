@@ -22,8 +22,8 @@ class DramatiqPeer(benchlib.Peer):
         self.version = dramatiq.__version__
         self.tasks = bench_tasks
 
-    def enqueue_noop(self, i):
-        self.tasks.noop.send(i)
+    def enqueue_noop(self):
+        self.tasks.noop.send()
 
     def enqueue_stamp(self):
         self.tasks.stamp.send()

@@ -9,8 +9,8 @@ dramatiq.set_broker(RedisBroker(url=os.environ["BENCH_REDIS_URL"]))
 
 
 @dramatiq.actor(queue_name="bench")
-def noop(i):
-    benchlib.task_done(i)
+def noop():
+    benchlib.task_done()
 
 
 @dramatiq.actor(queue_name="bench")

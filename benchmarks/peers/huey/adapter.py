@@ -24,8 +24,8 @@ class HueyPeer(benchlib.Peer):
         self.version = huey.__version__
         self.tasks = bench_tasks
 
-    def enqueue_noop(self, i):
-        self.tasks.noop(i)
+    def enqueue_noop(self):
+        self.tasks.noop()
 
     def enqueue_stamp(self):
         self.tasks.stamp()

@@ -8,8 +8,8 @@ huey = RedisHuey("bench", url=os.environ["BENCH_REDIS_URL"])
 
 
 @huey.task()
-def noop(i):
-    benchlib.task_done(i)
+def noop():
+    benchlib.task_done()
 
 
 @huey.task()

@@ -37,25 +37,25 @@ class RpqueueNew(benchlib.Peer):
         if not has_many:
             self.notes = ["Task.execute_many not found: batch n/a"]
 
-    def enqueue_noop(self, i):
-        self.tasks.noop.execute(i)
+    def enqueue_noop(self):
+        self.tasks.noop.execute()
 
-    def batch_input(self, n, start=0):
-        return [((i,), {}) for i in range(start, start + n)]
+    def batch_input(self, n):
+        return [((), {}) for _ in range(n)]
 
-    def enqueue_batch(self, n, prepared=None, start=0):
+    def enqueue_batch(self, n, prepared=None):
         # public API only: a list of (args, kwargs), no optional keywords
-        self.tasks.noop.execute_many(self.batch_input(n, start) if prepared is None else prepared)
+        self.tasks.noop.execute_many(self.batch_input(n) if prepared is None else prepared)
 
     # backlog fill: execute_many when it exists (benchlib calls this in
     # chunks of at most 10,000), else single calls
     fill_api = None
 
-    def fill(self, n, start=0):
+    def fill(self, n):
         if self.batch_api:
-            self.enqueue_batch(n, start=start)
+            self.enqueue_batch(n)
         else:
-            self.enqueue_noops(n, start)
+            self.enqueue_noops(n)
 
     # only the worker thread's stacks pass through Worker.run
     profile_marker = ("rpqueue/worker/loop.py", "run")

@@ -15,8 +15,8 @@ rpqueue.set_redis_connection(redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
 
 
 @rpqueue.task
-def noop(i):
-    benchlib.task_done(i)
+def noop():
+    benchlib.task_done()
 
 
 @rpqueue.task

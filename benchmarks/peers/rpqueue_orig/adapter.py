@@ -31,8 +31,8 @@ class RpqueueOrig(benchlib.Peer):
         self.tasks = bench_tasks
         self.version = rpqueue.VERSION
 
-    def enqueue_noop(self, i):
-        self.tasks.noop.execute(i)
+    def enqueue_noop(self):
+        self.tasks.noop.execute()
 
     def enqueue_stamp(self):
         self.tasks.stamp.execute()
@@ -45,7 +45,7 @@ class RpqueueOrig(benchlib.Peer):
     fill_api = "single execute() calls (rpqueue._enqueue_call), pipelined 1,000 per round trip"
     FILL_PIPELINE = 1000
 
-    def fill(self, n, start=0):
+    def fill(self, n):
         conn = self.rpqueue.get_connection()
         name = self.tasks.noop.name
         queue = self.tasks.noop.queue
@@ -54,8 +54,8 @@ class RpqueueOrig(benchlib.Peer):
             k = min(self.FILL_PIPELINE, n - done)
             outer = conn.pipeline(transaction=False)
             shim = _PipelineShim(outer)
-            for i in range(start + done, start + done + k):
-                self.rpqueue._enqueue_call(shim, queue, name, (i,), {}, 0)
+            for _ in range(k):
+                self.rpqueue._enqueue_call(shim, queue, name, (), {}, 0)
             outer.execute()
             done += k
 

@@ -16,8 +16,8 @@ rpqueue.set_redis_connection_settings(_u.hostname, _u.port or 6379, int((_u.path
 
 
 @rpqueue.task
-def noop(i):
-    benchlib.task_done(i)
+def noop():
+    benchlib.task_done()
 
 
 @rpqueue.task

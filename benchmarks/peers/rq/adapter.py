@@ -30,23 +30,17 @@ class RQPeer(benchlib.Peer):
         self.tasks = bench_tasks
         self.notes = ["%d separate `rq worker` processes for the 2-process drain" % 2,
                       "worker --logging_level WARNING (default INFO logs every job)"]
-        if self.variant == "fork":
-            # each job runs in a fresh fork that exits with os._exit: a
-            # process-local count would be lost, so every task adds its 1
-            self.flush_every = 1
-            self.notes.append("each job runs in its own fork, so the no-op writes its count "
-                              "(INCRBY 1) on every task")
 
-    def enqueue_noop(self, i):
-        self.q.enqueue(self.tasks.noop, i)
+    def enqueue_noop(self):
+        self.q.enqueue(self.tasks.noop)
 
-    def batch_input(self, n, start=0):
+    def batch_input(self, n):
         prep = self.Queue.prepare_data
         f = self.tasks.noop
-        return [prep(f, args=(i,)) for i in range(start, start + n)]
+        return [prep(f) for _ in range(n)]
 
-    def enqueue_batch(self, n, prepared=None, start=0):
-        self.q.enqueue_many(self.batch_input(n, start) if prepared is None else prepared)
+    def enqueue_batch(self, n, prepared=None):
+        self.q.enqueue_many(self.batch_input(n) if prepared is None else prepared)
 
     def enqueue_stamp(self):
         self.q.enqueue(self.tasks.stamp)
