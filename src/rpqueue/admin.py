@@ -175,22 +175,26 @@ def get_page(app: RPQueue, queue: str | bytes, page: int, per_page: int = 50) ->
     out = []
     for (i, st, due), raw, meta in zip(rows, raws, metas):
         item = _describe(i, unstamp(raw), st, due)
-        priority = _meta_priority(meta)
+        priority, unique_key = _meta_policies(meta)
         if priority:
             item["priority"] = priority
+        if unique_key:
+            item["unique_key"] = unique_key
         out.append(item)
     return out
 
 
-def _meta_priority(meta: Any) -> int:
-    """The per-message priority in a meta string (scripts/lib/common.lua), 0 if none."""
+def _meta_policies(meta: Any) -> tuple[int, str]:
+    """The per-message priority (0 if none) and unique key ('' if none) in a
+    meta string (format in scripts/lib/common.lua)."""
     if not meta:
-        return 0
+        return 0, ""
     parts = text(meta).split(" ", 5)
     try:
-        return int(parts[4]) if len(parts) > 4 else 0
+        priority = int(parts[4]) if len(parts) > 4 else 0
     except ValueError:
-        return 0
+        return 0, ""
+    return priority, parts[5] if len(parts) > 5 else ""
 
 
 def delete_item(app: RPQueue, queue: str | bytes, taskid: str) -> bool:
@@ -204,12 +208,16 @@ def dead_records(app: RPQueue, queues: Iterable[str] | None = None,
     out: list[dict[str, Any]] = []
     for queue in queues if queues is not None else app.known_queues():
         k = app.keys.queue(queue)
-        ids = [text(i) for i in app.client.zrange(k.dead, 0, limit - 1)]
-        if not ids:
+        # Read back with the ids exactly as stored: an id that is not UTF-8
+        # would not match once decoded.
+        rids = app.client.zrange(k.dead, 0, limit - 1)
+        if not rids:
             continue
-        for taskid, raw in zip(ids, app.client.hmget(k.deadmsg, ids)):
-            record = _dead_record(queue, taskid, raw)
+        for rid, raw in zip(rids, app.client.hmget(k.deadmsg, rids)):
+            record = _dead_record(queue, text(rid), raw)
             if record is not None:
+                if isinstance(rid, bytes) and rid != record["id"].encode("utf-8"):
+                    record["rid"] = rid  # for delete_dead / requeue_dead
                 out.append(record)
     out.sort(key=lambda r: r.get("time", 0))
     return out[:limit]
@@ -239,8 +247,9 @@ def delete_dead(app: RPQueue, records: Iterable[Mapping[str, Any]]) -> int:
     count = 0
     for r in records:
         k = app.keys.queue(r["queue"])
-        pipe.zrem(k.dead, r["id"])
-        pipe.hdel(k.deadmsg, r["id"])
+        rid = r.get("rid") or r["id"]
+        pipe.zrem(k.dead, rid)
+        pipe.hdel(k.deadmsg, rid)
         count += 1
     if count:
         pipe.execute()
@@ -263,7 +272,7 @@ def requeue_dead(app: RPQueue, records: Iterable[Mapping[str, Any]]) -> int:
         k = app.keys.queue(queue)
         count += int(scripts().requeue_dead(
             app.client, [k.ready, k.msg, k.meta, k.dead, k.deadmsg, k.wake, k.prio, k.stats],
-            [r["id"], meta]))
+            [r.get("rid") or r["id"], meta]))
     return count
 
 

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -58,10 +57,11 @@ class RPQueue:
         # crashed worker's task still shows as started.
         self.running_lease = 300.0
         self._client: Any = None
-        self._aclients: Any = weakref.WeakKeyDictionary()
+        self._aclients: dict[Any, Any] = {}
         self._fixed_aclient: Any = None
         self._settings: dict[str, Any] | None = None
         self._url: str | None = None
+        self._url_timeout: float | None = 30
         self._lock = threading.Lock()
         self._seen_queues: set[str] = set()
         self.broker = Broker(self)
@@ -116,14 +116,14 @@ class RPQueue:
                     settings[name] = value
         with self._lock:
             self._settings, self._url, self._client = settings, None, None
-            self._aclients, self._fixed_aclient = weakref.WeakKeyDictionary(), None
+            self._aclients, self._fixed_aclient = {}, None
             # Another Redis does not know our queues yet.
             self._seen_queues.clear()
 
     def set_redis_connection(self, conn: Any) -> None:
         with self._lock:
             self._client, self._settings, self._url = conn, None, None
-            self._aclients, self._fixed_aclient = weakref.WeakKeyDictionary(), None
+            self._aclients, self._fixed_aclient = {}, None
             # Another Redis does not know our queues yet.
             self._seen_queues.clear()
 
@@ -131,7 +131,8 @@ class RPQueue:
         client = client_from_url(url, socket_timeout)
         with self._lock:
             self._client, self._settings, self._url = client, None, url
-            self._aclients, self._fixed_aclient = weakref.WeakKeyDictionary(), None
+            self._url_timeout = socket_timeout
+            self._aclients, self._fixed_aclient = {}, None
             # Another Redis does not know our queues yet.
             self._seen_queues.clear()
 
@@ -162,6 +163,10 @@ class RPQueue:
         loop = asyncio.get_running_loop()
         client = self._aclients.get(loop)
         if client is None:
+            # A closed loop's client can never be used again: dropping it lets
+            # its connections close (each asyncio.run() makes a new loop).
+            for old in [lp for lp in self._aclients if lp.is_closed()]:
+                del self._aclients[old]
             client = self._make_aclient()
             self._aclients[loop] = client
         return client
@@ -171,7 +176,8 @@ class RPQueue:
 
         if self._url or (self._settings is None and self._client is None
                          and os.environ.get(ENV_URL)):
-            return client_from_url(self._url or os.environ[ENV_URL], asyncio=True)
+            return client_from_url(self._url or os.environ[ENV_URL], self._url_timeout,
+                                   asyncio=True)
         from redis.asyncio.retry import Retry as ARetry
         from redis.backoff import NoBackoff
 

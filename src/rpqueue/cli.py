@@ -60,12 +60,12 @@ def cmd_info(args: argparse.Namespace, out: Console) -> int:
                   f"{args.queue!r}")
         return 0 if ok else 1
     items = app.get_page(args.queue, args.page, args.per_page)  # type: ignore[attr-defined]
-    columns = ["id", "status", "task", "due", "priority"] + (["args", "kwargs"] if args.show_args
-                                                             else [])
+    columns = ["id", "status", "task", "due", "priority", "unique key"] + (
+        ["args", "kwargs"] if args.show_args else [])
     table = Table(*columns, show_header=not args.skip_header)
     for item in items:
         row = [item["id"], item["status"], item.get("name", item.get("error", "?")),
-               _when(item.get("due")), item.get("priority", "")]
+               _when(item.get("due")), item.get("priority", ""), item.get("unique_key", "")]
         if args.show_args:
             row += [json.dumps(item.get("args")), json.dumps(item.get("kwargs"))]
         # Markup off: task names and arguments are data, never formatting.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -112,8 +113,17 @@ def _texts(values: list[Any]) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
+log = logging.getLogger("rpqueue.data")
+_UNREADABLE = object()
+
+
 def _decode_items(raws: list[Any]) -> list[Any]:
-    """JSON items read from Redis, parsed as one array: one parser call per read."""
+    """JSON items read from Redis, parsed as one array: one parser call per read.
+
+    An item that is not JSON this process can parse (written by another
+    program, or nested past the parser's recursion limit) comes back as
+    _UNREADABLE, so the good items read with it are not lost.
+    """
     if not raws:
         return []
     try:
@@ -121,12 +131,24 @@ def _decode_items(raws: list[Any]) -> list[Any]:
             items = json.loads(b"[" + b",".join(raws) + b"]")
         else:
             items = json.loads("[" + ",".join(raws) + "]")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         items = None
     if isinstance(items, list) and len(items) == len(raws):
         return items
-    # Some item is not one JSON value (written by another program): say which.
-    return [json.loads(raw) for raw in raws]
+    out = []
+    for raw in raws:
+        try:
+            out.append(json.loads(raw))
+        except (TypeError, ValueError, RecursionError):
+            out.append(_UNREADABLE)
+    return out
+
+
+def _readable(rows: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
+    for itemid, item, _ in rows:
+        if item is _UNREADABLE:
+            log.error("data item %r is not readable JSON; left out of this read", itemid)
+    return [row for row in rows if row[1] is not _UNREADABLE]
 
 
 def _eval_pipelined(client: Any, calls: list[tuple[LuaScript, list[str], list[Any]]],
@@ -270,7 +292,8 @@ class Data:
         self._validate(items)
         dead = self.use_dead if use_dead is None else use_dead
         head = [self.attempts if self.attempts > 1 else 0,
-                "?" if dead is None else "1" if dead else "0", _ms(delay)]
+                "?" if dead is None else "1" if dead else "0", _ms(delay),
+                self.app.max_message_bytes]
         k = self._k
         return [k.ready, k.msg, k.delayed, k.meta, k.wake], _put_chunks(items, head, chunksize)
 
@@ -408,7 +431,8 @@ class Data:
         before reading again (None: return the rows, maybe none)."""
         rows = reply[2:]
         if rows or wait_until is None:
-            return list(zip(_texts(rows[0::3]), _decode_items(rows[1::3]), rows[2::3])), None
+            return _readable(list(zip(_texts(rows[0::3]), _decode_items(rows[1::3]),
+                                      rows[2::3]))), None
         remaining = wait_until - time.monotonic()
         if remaining <= 0:
             return [], None
@@ -590,8 +614,8 @@ def _put_chunks(items: Sequence[Any], head: list[Any],
         chunk = items[start:start + chunksize]
         ids = [new_id() for _ in chunk]
         args: list[Any] = [*head, *([None, None] * len(chunk))]
-        args[3::2] = ids
-        args[4::2] = map(_encode_item, chunk)
+        args[len(head)::2] = ids
+        args[len(head) + 1::2] = map(_encode_item, chunk)
         yield start, ids, chunk, args
 
 

@@ -141,10 +141,6 @@ def test_aclient_is_per_event_loop(app: rpqueue.RPQueue) -> None:
     assert a1 == b1 and a2 == b2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: RPQueue.aclient() keeps the redis.asyncio client of every event loop it "
-    "served (a WeakKeyDictionary whose values, through their connections, hold their "
-    "loop): each asyncio.run() leaves one open Redis connection and client behind"))
 def test_closed_event_loops_release_their_clients(app: rpqueue.RPQueue, rcli: Any) -> None:
     async def main() -> None:
         await app.aclient().ping()
@@ -156,6 +152,18 @@ def test_closed_event_loops_release_their_clients(app: rpqueue.RPQueue, rcli: An
         asyncio.run(main())
     gc.collect()
     assert len(rcli.client_list()) <= before + 1
+
+
+def test_async_client_takes_the_socket_timeout_of_set_redis_url(app: rpqueue.RPQueue,
+                                                                redis_url: str) -> None:
+    app.set_redis_url(redis_url, socket_timeout=7.5)
+
+    async def main() -> Any:
+        client = app.aclient()
+        await client.ping()
+        return client.connection_pool.connection_kwargs["socket_timeout"]
+
+    assert asyncio.run(main()) == 7.5
 
 
 # -- data queues -------------------------------------------------------------

@@ -108,11 +108,6 @@ def test_0_1_task_not_retried_for_another_exception(app: rpqueue.RPQueue, ops: O
     assert len(ledger.events("run", tag="other")) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: plan_failure (worker/runner.py) returns a normal, "
-                   "non-final failure for an exception not in retry_on, and fail-9.lua requeues "
-                   "a visibility-timeout task at once while attempts are left: retry_on does "
-                   "not limit which exceptions a vis_timeout task is retried on (the listed ones "
-                   "even wait for backoff, the others are retried immediately)")
 def test_vis_task_not_retried_for_another_exception(app: rpqueue.RPQueue, ops: OpsWorkers,
                                                     ledger: Ledger) -> None:
     ops.start("ops_tasks", "ops")

@@ -280,9 +280,11 @@ def test_cli_sets_and_shows_limits_and_priorities(app: rpqueue.RPQueue, redis_ur
     assert "max_len 7, overflow drop_oldest" in out
     assert rpqueue.queue_limit("pq") == {"max_len": 7, "overflow": "drop_oldest"}
     policies.step.execute("urgent", priority=-4)
+    policies.step.execute("once", unique_for=60, unique_key="k1")
     listing = run("--url", redis_url)
     assert re.search(r"pq\s.*7 drop_oldest", listing), listing
     items = run("--url", redis_url, "--queue", "pq")
     assert re.search(r"waiting\s.*policies\.step.*-4", items), items
+    assert "policies.step:" in items  # the unique key column (narrow terminals clip it)
     assert "unbounded" in run("limit", "--url", redis_url, "pq", "--off")
     assert rpqueue.queue_limit("pq") is None

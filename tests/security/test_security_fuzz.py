@@ -299,11 +299,6 @@ def test_a_real_worker_dead_letters_every_bad_message_and_keeps_going(
     assert client.llen(k.ready) == 0 and client.zcard(k.leases) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: admin.dead_records decodes dead-letter ids to str (text(), errors='replace') and "
-    "reads the records back with those strings, so a task whose id is not UTF-8 is "
-    "dead-lettered by the worker but never listed by read_deadletter/dead_records/`rpqueue "
-    "dead`, nor removable by delete_dead or requeue_dead"))
 def test_dead_letters_with_non_utf8_ids_are_visible_to_the_inspection_tools(
         fuzz_worker: tuple[redis.Redis, Worker]) -> None:
     client, worker = fuzz_worker
@@ -312,3 +307,8 @@ def test_dead_letters_with_non_utf8_ids_are_visible_to_the_inspection_tools(
     wait_until(lambda: client.zcard(k.dead) == 2, message=lambda: worker.log())
     listed = admin.dead_records(rpqueue.default_app(), [QUEUE])
     assert len(listed) == 2, listed
+    # ... and the tools can act on them: requeue one, purge the other.
+    bad = [r for r in listed if r.get("rid") == b"bad-id-\xff"]
+    assert len(bad) == 1 and bad[0]["id"] == "bad-id-\ufffd"
+    assert admin.delete_dead(rpqueue.default_app(), bad) == 1
+    assert client.zcard(k.dead) == 1 and not client.hexists(k.deadmsg, b"bad-id-\xff")

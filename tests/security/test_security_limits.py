@@ -165,10 +165,6 @@ def test_enqueue_script_checks_the_limit_it_is_given(app: rpqueue.RPQueue,
     assert enqueue(raw, keys, ["u" * 22, over, 0, "", 0, 0, 0])[0] == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: data_put-5.lua takes no size limit: Data.put_data checks item sizes only in the "
-    "client (Data._validate), so a client that skips the check stores items of any size "
-    "(task enqueues are checked again by enqueue-12/enqueue_many-12)"))
 def test_data_put_script_refuses_oversized_items(app: rpqueue.RPQueue, raw: redis.Redis,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Data, "_validate", lambda self, items: None)
@@ -287,10 +283,6 @@ def test_worker_dead_letters_deeply_nested_messages(app: rpqueue.RPQueue, raw: r
     assert "Traceback" not in worker.log()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rpqueue.data._decode_items catches only TypeError/ValueError: one deeply nested "
-    "item makes Data.get_data raise RecursionError, after the script already removed every "
-    "item of that read, so the good items read with it are lost"))
 def test_a_hostile_data_item_does_not_destroy_the_items_read_with_it(
         app: rpqueue.RPQueue, raw: redis.Redis) -> None:
     q = Data("lim-hostile", app=app)

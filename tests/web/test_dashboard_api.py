@@ -111,7 +111,7 @@ def test_queues_show_the_scheduling_mode_and_each_weight(rpq: RPQueue,
 
 def test_queues_and_items_show_limits_and_message_priorities(rpq: RPQueue,
                                                             client: TestClient) -> None:
-    enqueue(rpq, "mail.send", "alpha", "plain")
+    enqueue(rpq, "mail.send", "alpha", "plain", unique_for=60, unique_key="welcome:42")
     enqueue(rpq, "mail.send", "alpha", "urgent", priority=-3)
     rpq.set_queue_limit("alpha", 50, overflow="drop_oldest")
     body = client.get("/api/queues").json()
@@ -121,8 +121,8 @@ def test_queues_and_items_show_limits_and_message_priorities(rpq: RPQueue,
     assert "seq" not in alpha["stats"]
     items = client.get("/api/items", params={"queue": "alpha"}).json()
     # Run order, each with its priority (0 is left out).
-    assert [(i["args"], i.get("priority")) for i in items["items"]] == [
-        (["urgent"], -3), (["plain"], None)]
+    assert [(i["args"], i.get("priority"), i.get("unique_key")) for i in items["items"]] == [
+        (["urgent"], -3, None), (["plain"], None, "mail.send:welcome:42")]
     assert items["waiting"] == 2
     rpq.set_queue_limit("alpha", None)
     assert client.get("/api/queues").json()["queues"][0]["limit"] is None

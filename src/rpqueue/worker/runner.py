@@ -106,8 +106,12 @@ def plan_failure(task: Task, message: Message, taken: Taken, exc: BaseException)
         return FailurePlan(error, "aborted", final=True)
     reason = "time limit exceeded" if isinstance(
         exc, (TimeLimitExceeded, SoftTimeLimitExceeded)) else FAILED
-    if not (task.retry_on and isinstance(exc, task.retry_on)):
+    if not task.retry_on:
+        # The seed's rules: a vis_timeout task is retried while attempts are left.
         return FailurePlan(error, reason)
+    if not isinstance(exc, task.retry_on):
+        # retry_on names what is worth retrying: anything else fails for good.
+        return FailurePlan(error, reason, final=True)
     if task.vis_timeout > 0:
         attempt = task.attempts - int(taken.token)
     else:

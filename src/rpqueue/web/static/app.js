@@ -240,6 +240,7 @@
         el('td', { class: 'mono' }, item.id),
         el('td', {}, el('span', { class: `pill ${item.status}` }, item.status)),
         el('td', { class: 'num priority' }, item.priority === undefined ? 0 : item.priority),
+        el('td', { class: 'mono unique' }, item.unique_key === undefined ? '' : clipped(item.unique_key)),
         el('td', { class: 'task-name' }, item.name === undefined ? `(unreadable: ${item.error})` : item.name),
         el('td', { class: 'args' }, clipped(json(item.args))),
         el('td', { class: 'kwargs' }, clipped(json(item.kwargs))),
