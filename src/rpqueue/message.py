@@ -109,9 +109,12 @@ def encode_call(
     (name, queue) are encoded once per task and queue.
     """
     try:
+        # Empty kwargs are left out (decode reads a missing "kwargs" as {}):
+        # 12 bytes less per stored task keeps a no-op message in a smaller
+        # allocation class of Redis's allocator.
         text = (_ID_HEAD + _encode_str(taskid) + _head(name, queue)
                 + (_encoder.encode(list(args)) if args else "[]")
-                + _KWARGS + (_encoder.encode(kwargs) if kwargs else "{}") + "}")
+                + (_KWARGS + _encoder.encode(kwargs) + "}" if kwargs else "}"))
     except (TypeError, ValueError, RecursionError):
         pass
     else:
