@@ -132,6 +132,17 @@ def test_page_loads_and_a_queued_task_shows_up(rpq: RPQueue, live_server: LiveSe
     expect(item.locator("td.args")).to_have_text('["hello",42]')
     expect(item.locator("td.kwargs")).to_have_text('{"note":"first"}')
     expect(page.locator("#items-page")).to_have_text("page 1 of 1 (1 tasks)")
+    expect(item.locator("td.priority")).to_have_text("0")
+
+    # Queue policies reach the page: a bound, a per-message priority, a unique key.
+    rpq.set_queue_limit("web", 40, overflow="drop_oldest")
+    urgent = enqueue(rpq, "webtasks.sometimes", "web", "urgent", priority=-2, unique_for=60,
+                     unique_key="u1")
+    expect(row.locator("td.limit")).to_have_text("40 (drop oldest)")
+    first = page.locator("#items tbody tr").first
+    expect(first).to_have_attribute("data-id", urgent.taskid)
+    expect(first.locator("td.priority")).to_have_text("-2")
+    expect(first.locator("td.unique")).to_have_text("webtasks.sometimes:u1")
     assert tab.errors == [] and tab.dialogs == []
 
 
