@@ -140,6 +140,15 @@ def _many(reply: list[Any]) -> list[Enqueued]:
     return [Enqueued(r) if isinstance(r, int) else Enqueued(DUPLICATE, text(r)) for r in reply]
 
 
+def call_taskids(call: Call[Any]) -> list[str]:
+    """The task ids an enqueue call queues (its argument layout is built in Broker)."""
+    if call.script is scripts().enqueue_many:
+        # After five head arguments: id, message pairs, or triples with '*'.
+        step = 3 if call.args[4] == "*" else 2
+        return [str(i) for i in call.args[5::step]]
+    return [str(call.args[0])]
+
+
 class Broker:
     def __init__(self, app: RPQueue) -> None:
         self.app = app
@@ -181,9 +190,8 @@ class Broker:
                      meta: str, unique_for: float = 0, fresh: bool = False) -> Call[Enqueued]:
         """``fresh``: the id was just made by new_id() (cannot be pending or running)."""
         return Call(self.s.enqueue, self._enqueue_keys(self._q(queue)),
-                    [taskid, message, ms(delay) if delay else 0, meta,
-                     self.app.max_message_bytes, ms(unique_for) if unique_for else 0,
-                     1 if fresh else 0],
+                    [taskid, message, ms(delay), meta, self.app.max_message_bytes,
+                     ms(unique_for), 1 if fresh else 0],
                     _enqueued, lambda: f"task {taskid} for queue {queue!r}")
 
     def enqueue(self, queue: str, taskid: str, message: str, delay: float, meta: str,

@@ -38,9 +38,9 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from .broker import call_taskids
 from .connection import is_cluster, socket_timeout
 from .errors import NotDurable, translate
-from .scripts import scripts
 
 if TYPE_CHECKING:
     from .app import RPQueue
@@ -86,16 +86,8 @@ def _check_timeout(client: Any, want: Durability) -> None:
             f"socket timeout ({limit}s), or a slow replica would look like a dead server")
 
 
-def _taskids(call: Call[Any]) -> list[str]:
-    if call.script is scripts().enqueue_many:
-        # After five head arguments: id, message pairs, or triples with '*'.
-        step = 3 if call.args[4] == "*" else 2
-        return [str(i) for i in call.args[5::step]]
-    return [str(call.args[0])]
-
-
 def _not_durable(call: Call[Any], acked: int, want: Durability) -> NotDurable:
-    ids = _taskids(call)
+    ids = call_taskids(call)
     what = call.what or f"task {ids[0]}"
     return NotDurable(
         f"{what} was written to the primary, but only {acked} of the {want.replicas} "

@@ -171,11 +171,9 @@ class TaskRef:
                                  "it cannot run inline")
             return EnqueuedTask(self.app, self.name, queue, taskid, args,
                                 inline=(self.function(*args, **kwargs),))
-        if queue not in self.app._seen_queues:
-            self.app.note_queue(queue)
-        call = self.app.broker.enqueue_call(queue, taskid, message,
-                                            _delay(delay) if delay is not None else 0.0, meta,
-                                            hold, fresh)
+        self.app.note_queue(queue)
+        call = self.app.broker.enqueue_call(queue, taskid, message, _delay(delay), meta, hold,
+                                            fresh)
         return self._handle(self.app.run_enqueue(call), queue, taskid, args)
 
     async def aexecute(
