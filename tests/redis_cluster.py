@@ -334,7 +334,7 @@ class RedisCluster6:
                                           ) -> list[str]:
         """``count`` queue names (``prefix0``, ``prefix1``...) whose hash tags hash
         to slots owned by ``count`` different primaries."""
-        from rpqueue.keys import Keys
+        from rpqueue.storage.keys import Keys
 
         keys = Keys()
         owner_of = {}

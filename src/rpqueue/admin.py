@@ -8,18 +8,19 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .broker import text, unstamp
-from .keys import normalize_queue
-from .message import MalformedMessage, decode, decode_result
+from .settings import parse_limit
+from .storage.keys import normalize_queue
+from .storage.message import MalformedMessage, decode, decode_result
+from .storage.wire import text, unstamp
 from .task import EnqueuedTask, TaskRef
 
 if TYPE_CHECKING:
-    from .app import RPQueue
+    from .context import Context
 
 log = logging.getLogger("rpqueue")
 
 
-def queue_sizes(app: RPQueue) -> list[tuple[str, int, float]]:
+def queue_sizes(app: Context) -> list[tuple[str, int, float]]:
     """Rows of (queue, tasks waiting or delayed, unix time the queue was last seen)."""
     seen = [(text(q), float(s)) for q, s in app.client.zrange(app.keys.queues, 0, -1,
                                                                 withscores=True)]
@@ -33,7 +34,7 @@ def queue_sizes(app: RPQueue) -> list[tuple[str, int, float]]:
     return [(q, sum(int(n) for n in sizes[3 * i:3 * i + 3]), s) for i, (q, s) in enumerate(seen)]
 
 
-def queue_info(app: RPQueue, queue: str | bytes) -> dict[str, Any]:
+def queue_info(app: Context, queue: str | bytes) -> dict[str, Any]:
     name = normalize_queue(queue)
     k = app.keys.queue(name)
     pipe = app.client.pipeline(transaction=False)
@@ -48,51 +49,10 @@ def queue_info(app: RPQueue, queue: str | bytes) -> dict[str, Any]:
     return {"queue": name, "waiting": int(waiting) + int(prio), "delayed": int(delayed),
             "running": int(running), "dead": int(dead),
             "stats": {text(a): int(b) for a, b in stats.items() if text(a) != "seq"},
-            "limit": _limit(conf)}
+            "limit": parse_limit(conf)}
 
 
-def _limit(conf: dict[Any, Any]) -> dict[str, Any] | None:
-    fields = {text(a): text(b) for a, b in conf.items()}
-    try:
-        max_len = int(fields.get("max_len", 0))
-    except ValueError:
-        return None
-    if max_len <= 0:
-        return None
-    return {"max_len": max_len, "overflow": fields.get("overflow", "refuse")}
-
-
-OVERFLOW_POLICIES = ("refuse", "drop_oldest")
-
-
-def set_queue_limit(app: RPQueue, queue: str | bytes, max_len: int | None,
-                    overflow: str = "refuse") -> None:
-    """Bound a queue to ``max_len`` queued (waiting + delayed) tasks; None or 0 unbounds it.
-
-    ``overflow``: 'refuse' (execute raises QueueFull, nothing is queued) or
-    'drop_oldest' (the new task goes in; the longest-waiting task of the
-    least urgent priority is dead-lettered with reason 'dropped: queue full').
-    """
-    name = normalize_queue(queue)
-    if overflow not in OVERFLOW_POLICIES:
-        raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, "
-                         f"got {overflow!r}")
-    k = app.keys.queue(name)
-    if max_len is None or max_len == 0:
-        app.client.delete(k.conf)
-        return
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 0:
-        raise ValueError(f"max_len must be a whole number >= 0 (or None), got {max_len!r}")
-    app.client.hset(k.conf, mapping={"max_len": max_len, "overflow": overflow})
-    app.note_queue(name)
-
-
-def queue_limit(app: RPQueue, queue: str | bytes) -> dict[str, Any] | None:
-    """{'max_len': n, 'overflow': policy} for a bounded queue, else None."""
-    return _limit(app.client.hgetall(app.keys.queue(normalize_queue(queue)).conf))
-
-
-def clear_queue(app: RPQueue, queue: str | bytes, delete: bool = False,
+def clear_queue(app: Context, queue: str | bytes, delete: bool = False,
                 is_data: bool = False) -> int:
     """Remove every waiting and delayed task (running ones finish); returns how many."""
     name = normalize_queue(queue)
@@ -103,14 +63,28 @@ def clear_queue(app: RPQueue, queue: str | bytes, delete: bool = False,
         if delete:
             app.client.srem(app.keys.data_queues, name)
         return removed
-    removed = app.broker.clear(name)
+    removed = _clear_all(app, name)
     if delete:
         k = app.keys.queue(name)
         app.client.delete(k.wake, k.stats, k.periodic, k.dead, k.deadmsg, k.conf, k.uniq)
         app.client.zrem(app.keys.queues, name)
         app.client.hdel(app.keys.priorities, name)
-        app._seen_queues.discard(name)
+        app.store.forget_seen(name)
     return removed
+
+
+def _clear_all(app: Context, name: str) -> int:
+    """Remove waiting and delayed tasks, a batch per script call."""
+    removed = 0
+    while True:
+        call = app.store.calls.clear(name, CLEAR_BATCH)
+        n = int(app.store.run(call))
+        removed += n
+        if n < CLEAR_BATCH:
+            return removed
+
+
+CLEAR_BATCH = 1000
 
 
 def _int(value: Any) -> int:
@@ -132,7 +106,7 @@ def _describe(taskid: str, raw: Any, status: str, due: float | None = None) -> d
     return item
 
 
-def get_page(app: RPQueue, queue: str | bytes, page: int, per_page: int = 50) -> list[dict[str, Any]]:
+def get_page(app: Context, queue: str | bytes, page: int, per_page: int = 50) -> list[dict[str, Any]]:
     """Page ``page`` (from 0) of a queue: waiting tasks in run order, then delayed ones by due time."""
     if page < 0 or per_page < 1:
         raise ValueError(f"page must be >= 0 and per_page >= 1, got {page}, {per_page}")
@@ -197,12 +171,12 @@ def _meta_policies(meta: Any) -> tuple[int, str]:
     return priority, parts[5] if len(parts) > 5 else ""
 
 
-def delete_item(app: RPQueue, queue: str | bytes, taskid: str) -> bool:
+def delete_item(app: Context, queue: str | bytes, taskid: str) -> bool:
     """Remove one task that has not started."""
-    return app.broker.cancel(normalize_queue(queue), text(taskid)) == 1
+    return app.store.run(app.store.calls.cancel(normalize_queue(queue), text(taskid))) == 1
 
 
-def dead_records(app: RPQueue, queues: Iterable[str] | None = None,
+def dead_records(app: Context, queues: Iterable[str] | None = None,
                  limit: int = 100) -> list[dict[str, Any]]:
     """Dead-lettered tasks, oldest first, across the given (or all known) queues."""
     out: list[dict[str, Any]] = []
@@ -242,7 +216,7 @@ def _dead_record(queue: str, taskid: str, raw: Any) -> dict[str, Any] | None:
     return item
 
 
-def delete_dead(app: RPQueue, records: Iterable[Mapping[str, Any]]) -> int:
+def delete_dead(app: Context, records: Iterable[Mapping[str, Any]]) -> int:
     pipe = app.client.pipeline(transaction=False)
     count = 0
     for r in records:
@@ -256,10 +230,10 @@ def delete_dead(app: RPQueue, records: Iterable[Mapping[str, Any]]) -> int:
     return count
 
 
-def requeue_dead(app: RPQueue, records: Iterable[Mapping[str, Any]]) -> int:
+def requeue_dead(app: Context, records: Iterable[Mapping[str, Any]]) -> int:
     """Queue dead tasks again, with the attempts their task now has."""
-    from .broker import task_meta
-    from .scripts import scripts
+    from .storage.scripts import scripts
+    from .storage.wire import task_meta
 
     registry = app.read_registry()
     count = 0
@@ -276,7 +250,7 @@ def requeue_dead(app: RPQueue, records: Iterable[Mapping[str, Any]]) -> int:
     return count
 
 
-def read_deadletter(app: RPQueue, delete: bool = False, limit: int = 100,
+def read_deadletter(app: Context, delete: bool = False, limit: int = 100,
                     is_data: bool = False) -> list[dict[str, Any]]:
     if is_data:
         from .data import Data
@@ -289,7 +263,7 @@ def read_deadletter(app: RPQueue, delete: bool = False, limit: int = 100,
     return records
 
 
-def results(app: RPQueue, taskids: Iterable[str]) -> list[Any]:
+def results(app: Context, taskids: Iterable[str]) -> list[Any]:
     """Saved results by id alone: looks in every known queue, one round trip."""
     ids = [text(t) for t in taskids]
     queues = app.known_queues()
@@ -305,7 +279,7 @@ def results(app: RPQueue, taskids: Iterable[str]) -> list[Any]:
             for i in range(len(ids))]
 
 
-def remote_task(app: RPQueue, name: str, settings: Mapping[str, Any]) -> TaskRef:
+def remote_task(app: Context, name: str, settings: Mapping[str, Any]) -> TaskRef:
     """A task known from the registry in Redis, callable without importing it."""
     keep = ("queue", "attempts", "retry_delay", "save_results", "vis_timeout", "use_dead")
     return TaskRef(app, name, **{k: settings[k] for k in keep if k in settings})
@@ -314,7 +288,7 @@ def remote_task(app: RPQueue, name: str, settings: Mapping[str, Any]) -> TaskRef
 class KnownTasks(Mapping[str, Any]):
     """``known_tasks[name]``: tasks in this process, then the registry in Redis."""
 
-    def __init__(self, app: RPQueue) -> None:
+    def __init__(self, app: Context) -> None:
         self.app = app
 
     def __getitem__(self, name: str) -> Any:
@@ -333,14 +307,14 @@ class KnownTasks(Mapping[str, Any]):
         return len(set(self.app.registry) | set(self.app.read_registry()))
 
 
-def get_task(app: RPQueue, name: str) -> Any:
+def get_task(app: Context, name: str) -> Any:
     try:
         return KnownTasks(app)[name]
     except KeyError:
         return None
 
 
-def call_task(app: RPQueue, name: str, queue: str | bytes | None = None, *args: Any,
+def call_task(app: Context, name: str, queue: str | bytes | None = None, *args: Any,
               _verify_call: bool = False, **kwargs: Any) -> EnqueuedTask:
     """Queue a call to a task by name, from code that does not import it."""
     found = get_task(app, name)
@@ -355,7 +329,7 @@ def call_task(app: RPQueue, name: str, queue: str | bytes | None = None, *args: 
 
 
 def flush_tasks(
-    app: RPQueue,
+    app: Context,
     complete: bool = False,
     force_delayed: bool = False,
     wait_on_hidden: bool = False,
@@ -392,7 +366,7 @@ def flush_tasks(
     last_log = time.monotonic()
     pause = 0.005
     while True:
-        statuses = [app.broker.status(q, i) for q, i in watched]
+        statuses = [app.store.run(app.store.calls.status(q, i)) for q, i in watched]
         pending = sum(s not in target for s in statuses)
         if log_every and time.monotonic() - last_log >= log_every:
             log.info("flush_tasks: %d of %d tasks pending", pending, len(watched))

@@ -1,85 +1,116 @@
-"""The app object: settings, the Redis connection and the task registry.
+"""The app object: one independent rpqueue, on top of every other layer.
 
-Everything that the original kept in module globals lives on an RPQueue
-instance; the module-level API in ``rpqueue`` delegates to a default one,
-and ``new_rpqueue`` makes more that share nothing with it.
+``RPQueue`` owns a ``Context`` (store, task registry, hooks) and offers the
+whole public API as real methods; the module-level functions of ``rpqueue``
+are the default app's bound methods. ``new_rpqueue`` makes more apps that
+share nothing with the default one.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
+import datetime
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any, overload
 
-import redis
+from . import admin, decorators
+from .context import CONTEXTS, DEADLETTER_QUEUE, DEFAULT_QUEUE, MINIMUM_DELAY, Context
+from .manage import QueueMethods
+from .storage.clients import DEFAULT_TIMEOUT, ENV_URL, connection_settings
+from .storage.durable import durability
+from .storage.keys import DEFAULT_PREFIX, Keys
+from .task import EnqueuedTask, Task, TaskRef
 
-from .broker import Broker, text
-from .connection import (
-    CLUSTER_TLS_SETTINGS,
-    client_from_url,
-    is_cluster,
-    no_retry,
-    redact,
-    tls_settings,
-)
-from .direct import Direct, DirectPerThread
-from .errors import translate
-from .keys import DEFAULT_PREFIX, Keys, normalize_queue
-from .message import MAX_MESSAGE_BYTES
-
-if TYPE_CHECKING:
-    from .broker import Call
-    from .durable import Durability
-    from .task import Task
-
-log = logging.getLogger("rpqueue")
-
-DEFAULT_QUEUE = "default"
-DEADLETTER_QUEUE = "DEADLETTER_QUEUE"
-MINIMUM_DELAY = 1
-ENV_URL = "RPQUEUE_URL"
+__all__ = ["DEADLETTER_QUEUE", "DEFAULT_QUEUE", "ENV_URL", "MINIMUM_DELAY", "RPQueue",
+           "new_rpqueue"]
 
 
-class RPQueue:
-    """One independent rpqueue: its own key prefix, connection and tasks."""
+class RPQueue(QueueMethods):
+    """One independent rpqueue: its own key prefix, connection and tasks.
+
+    Made with ``rpqueue.new_rpqueue(name, prefix)``; the module-level API of
+    ``rpqueue`` acts on the app named "default".
+    """
 
     def __init__(self, name: str = "default", prefix: str = DEFAULT_PREFIX) -> None:
-        self.name = name
-        self.keys = Keys(prefix)
-        self.registry: dict[str, Task] = {}
-        self.hooks: list[Any] = []
-        self._direct = DirectPerThread()
-        self.max_message_bytes = MAX_MESSAGE_BYTES
-        # A task without a visibility timeout holds a lease this long; the
-        # worker renews it while the task runs, so it only bounds how long a
-        # crashed worker's task still shows as started.
-        self.running_lease = 300.0
-        self._client: Any = None
-        self._aclients: dict[Any, Any] = {}
-        self._fixed_aclient: Any = None
-        self._settings: dict[str, Any] | None = None
-        self._url: str | None = None
-        self._url_timeout: float | None = 30
-        self._lock = threading.Lock()
-        self._seen_queues: set[str] = set()
-        self.broker = Broker(self)
-        # Durable enqueue (set_durable): None, or how many replicas must
-        # confirm each enqueue and how long to wait for them.
-        self.durable: Durability | None = None
+        self.ctx = Context(name, prefix)
+        self.store = self.ctx.store
 
-    # -- configuration -------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<RPQueue {self.name!r} prefix={self.prefix!r}>"
+
+    # -- what the app holds ----------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.ctx.name
 
     @property
     def prefix(self) -> str:
-        return self.keys.prefix
+        """The key prefix every key of this app starts with."""
+        return self.store.prefix
+
+    @property
+    def keys(self) -> Keys:
+        """The key layout under this app's prefix (see docs/PROTOCOL.md)."""
+        return self.store.keys
+
+    @property
+    def client(self) -> Any:
+        """The redis-py client this app uses (made on first use)."""
+        return self.store.client
+
+    def aclient(self) -> Any:
+        """The redis.asyncio client of the running event loop for this app."""
+        return self.store.aclient()
+
+    @property
+    def cluster(self) -> bool:
+        """True when connected to a Redis Cluster."""
+        return self.store.cluster
+
+    @property
+    def registry(self) -> dict[str, Task]:
+        """The tasks defined in this process, by name."""
+        return self.ctx.registry
+
+    @property
+    def hooks(self) -> Any:
+        """The lifecycle hooks added with ``add_hook``."""
+        return self.ctx.hooks
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest encoded call ``execute`` accepts (bytes; 0: no limit)."""
+        return self.store.max_message_bytes
+
+    @max_message_bytes.setter
+    def max_message_bytes(self, limit: int) -> None:
+        self.store.max_message_bytes = limit
+
+    @property
+    def running_lease(self) -> float:
+        """Seconds a running task without a visibility timeout is leased for
+        (renewed while it runs; bounds how long a crashed worker's task shows
+        as started)."""
+        return self.store.running_lease
+
+    @running_lease.setter
+    def running_lease(self, seconds: float) -> None:
+        self.store.running_lease = seconds
+
+    @property
+    def durable(self) -> Any:
+        """The durable-enqueue setting (``set_durable``), or None."""
+        return self.store.executor.durable
+
+    # -- connection ------------------------------------------------------------------
 
     def set_key_prefix(self, prefix: str | bytes) -> None:
+        """Put every key of this app under ``prefix`` (default ``rpqueue:``)."""
         if isinstance(prefix, bytes):
             prefix = prefix.decode("utf-8")
-        self.keys = Keys(prefix)
-        self._seen_queues.clear()
+        self.store.set_prefix(prefix)
 
     def set_redis_connection_settings(
         self,
@@ -87,7 +118,7 @@ class RPQueue:
         port: int = 6379,
         db: int = 0,
         password: str | None = None,
-        socket_timeout: float | None = 30,
+        socket_timeout: float | None = DEFAULT_TIMEOUT,
         unix_socket_path: str | None = None,
         ssl: bool = False,
         ssl_ca_certs: str | None = None,
@@ -95,327 +126,154 @@ class RPQueue:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
     ) -> None:
-        """Connect to one server. ``username`` (with ``password``) logs in as an
-        ACL user; ``ssl`` turns on TLS with the server's certificate verified
-        (against ``ssl_ca_certs``, else the system's CAs); ``ssl_certfile`` and
+        """Connect to one server.
+
+        ``username`` (with ``password``) logs in as an ACL user; ``ssl`` turns
+        on TLS with the server's certificate verified (against
+        ``ssl_ca_certs``, else the system's CAs); ``ssl_certfile`` and
         ``ssl_keyfile`` are this client's certificate, for servers that ask
-        for one (``tls-auth-clients``). See docs/SECURITY.md."""
-        settings: dict[str, Any] = {
-            "host": host, "port": int(port), "db": int(db), "password": password,
-            "socket_timeout": socket_timeout, "socket_connect_timeout": socket_timeout,
-        }
-        if username:
-            settings["username"] = username
-        if unix_socket_path:
-            settings["unix_socket_path"] = unix_socket_path
-        if ssl:
-            settings["ssl"] = True
-            for name, value in (("ssl_ca_certs", ssl_ca_certs), ("ssl_certfile", ssl_certfile),
-                                ("ssl_keyfile", ssl_keyfile)):
-                if value:
-                    settings[name] = value
-        with self._lock:
-            self._settings, self._url, self._client = settings, None, None
-            self._aclients, self._fixed_aclient = {}, None
-            # Another Redis does not know our queues yet.
-            self._seen_queues.clear()
+        for one (``tls-auth-clients``). ``socket_timeout`` (seconds) bounds
+        every read and the connect. See docs/SECURITY.md.
+        """
+        self.store.clients.use_settings(connection_settings(
+            host, port, db, password, socket_timeout, unix_socket_path, ssl, ssl_ca_certs,
+            username, ssl_certfile, ssl_keyfile))
 
     def set_redis_connection(self, conn: Any) -> None:
-        with self._lock:
-            self._client, self._settings, self._url = conn, None, None
-            self._aclients, self._fixed_aclient = {}, None
-            # Another Redis does not know our queues yet.
-            self._seen_queues.clear()
+        """Use this redis-py client (``redis.Redis``, ``RedisCluster`` or a
+        Sentinel's ``master_for``) for everything."""
+        self.store.clients.use_client(conn)
 
-    def set_redis_url(self, url: str, socket_timeout: float | None = 30) -> None:
-        client = client_from_url(url, socket_timeout)
-        with self._lock:
-            self._client, self._settings, self._url = client, None, url
-            self._url_timeout = socket_timeout
-            self._aclients, self._fixed_aclient = {}, None
-            # Another Redis does not know our queues yet.
-            self._seen_queues.clear()
+    def set_redis_url(self, url: str, socket_timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        """Connect by URL: ``redis://``, ``rediss://``, ``unix://``,
+        ``redis+cluster://`` or ``redis+sentinel://`` (see docs/SCALING.md).
 
-    @property
-    def client(self) -> Any:
-        client = self._client
-        if client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
-                client = self._client
-        return client
+        Without any connection call, an app connects to ``$RPQUEUE_URL``, else
+        to ``localhost:6379``. Raises ValueError for a URL it cannot read.
+        """
+        self.store.clients.use_url(url, socket_timeout)
 
     def set_redis_async_connection(self, conn: Any) -> None:
         """Use this redis.asyncio client for the async API (else one is made to match)."""
-        self._fixed_aclient = conn
-
-    def aclient(self) -> Any:
-        """A redis.asyncio client for the running event loop, matching the sync settings.
-
-        asyncio connections belong to the loop that opened them, so each loop
-        gets its own client.
-        """
-        import asyncio
-
-        if self._fixed_aclient is not None:
-            return self._fixed_aclient
-        loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            # A closed loop's client can never be used again: dropping it lets
-            # its connections close (each asyncio.run() makes a new loop).
-            for old in [lp for lp in self._aclients if lp.is_closed()]:
-                del self._aclients[old]
-            client = self._make_aclient()
-            self._aclients[loop] = client
-        return client
-
-    def _make_aclient(self) -> Any:
-        import redis.asyncio as aredis
-
-        if self._url or (self._settings is None and self._client is None
-                         and os.environ.get(ENV_URL)):
-            return client_from_url(self._url or os.environ[ENV_URL], self._url_timeout,
-                                   asyncio=True)
-        from redis.asyncio.retry import Retry as ARetry
-        from redis.backoff import NoBackoff
-
-        if self._settings is not None:
-            return aredis.Redis(**self._settings, retry=ARetry(NoBackoff(), 0))
-        if self._client is not None and is_cluster(self._client):
-            from redis.asyncio.cluster import ClusterNode, RedisCluster
-
-            nodes = [ClusterNode(n.host, n.port) for n in self._client.get_nodes()]
-            # The same credentials, TLS settings and timeouts as the given client.
-            given = self._client.nodes_manager.connection_kwargs
-            same = ("username", "password", "socket_timeout", "socket_connect_timeout")
-            return RedisCluster(startup_nodes=nodes,
-                                **{k: given[k] for k in same if given.get(k) is not None},
-                                **tls_settings(given, keep=CLUSTER_TLS_SETTINGS))
-        if self._client is not None:
-            # A client given by the caller: open the async one to the same server,
-            # over TLS if it uses TLS (its pool's connection class says so).
-            pool = self._client.connection_pool
-            kwargs = dict(pool.connection_kwargs)
-            keep = ("host", "port", "db", "username", "password", "socket_timeout",
-                    "socket_connect_timeout", "path")
-            tls = tls_settings(kwargs, pool.connection_class)
-            kwargs = {k: v for k, v in kwargs.items() if k in keep}
-            if "path" in kwargs:
-                kwargs["unix_socket_path"] = kwargs.pop("path")
-            return aredis.Redis(**kwargs, **tls, retry=ARetry(NoBackoff(), 0))
-        return aredis.Redis(socket_timeout=30, socket_connect_timeout=30,
-                            retry=ARetry(NoBackoff(), 0))
-
-    def _make_client(self) -> Any:
-        if self._settings is not None:
-            return redis.Redis(**self._settings, retry=no_retry())
-        url = os.environ.get(ENV_URL)
-        if url:
-            self._url = url
-            return client_from_url(url)
-        return redis.Redis(socket_timeout=30, socket_connect_timeout=30, retry=no_retry())
-
-    @property
-    def cluster(self) -> bool:
-        return is_cluster(self.client)
+        self.store.clients.use_async_client(conn)
 
     def describe_connection(self) -> str:
-        if self._url:
-            return redact(self._url)  # logged by workers: never the password
-        if self.cluster:
-            return "redis+cluster://" + ",".join(f"{n.host}:{n.port}"
-                                                for n in self.client.get_nodes())
-        pool = getattr(self.client, "connection_pool", None)
-        if pool is None:
-            return repr(self.client)
-        kwargs = pool.connection_kwargs
-        if "path" in kwargs:
-            return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
-        return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+        """Where this app connects, as a URL without the password."""
+        return self.store.clients.describe()
 
     def set_durable(self, replicas: int, timeout: float = 1.0) -> None:
         """Make ``execute()`` wait until ``replicas`` replicas hold each task.
 
         Each enqueue is followed by ``WAIT replicas timeout`` in the same round
         trip; if fewer replicas confirm within ``timeout`` seconds, it raises
-        ``rpqueue.errors.NotDurable`` (the task may still be queued). 0 turns
-        it off. See docs/SCALING.md.
+        ``rpqueue.NotDurable`` (the task may still be queued). 0 turns it off.
+        See docs/SCALING.md.
         """
-        from .durable import durability
+        self.store.executor.durable = durability(replicas, timeout)
 
-        self.durable = durability(replicas, timeout)
+    def redis_time(self) -> float:
+        """Redis's clock, in seconds."""
+        return self.store.redis_time()
 
-    def direct(self) -> Direct | None:
-        """This thread's own connection for hot-path calls (None on a cluster)."""
-        local = self._direct
-        if local.direct is None or local.direct.pool is not getattr(
-                self.client, "connection_pool", None):
-            local.direct = None if self.cluster else Direct(self.client)
-        return local.direct
+    # -- declaring tasks -------------------------------------------------------------
 
-    def run_enqueue(self, call: Call[Any]) -> Any:
-        """Run an enqueue call: durably when set_durable() asked for it."""
-        if self.durable is None:
-            return self.broker.run(call, self.direct())
-        from .durable import run_durable
+    @overload
+    def task(self, func: Callable[..., Any]) -> Task: ...
 
-        return run_durable(self, call)
+    @overload
+    def task(self, func: str | bytes | None = None, **options: Any
+             ) -> Callable[[Callable[..., Any]], Task]: ...
 
-    async def arun_enqueue(self, call: Call[Any]) -> Any:
-        if self.durable is None:
-            return await self.broker.arun(call)
-        from .durable import arun_durable
+    def task(self, func: Any = None, **options: Any) -> Any:
+        return decorators.task(self.ctx, func, **options)
 
-        return await arun_durable(self, call)
+    task.__doc__ = decorators.task.__doc__
 
-    # -- lifecycle hooks -------------------------------------------------------
+    def periodic_task(self, run_every: float | datetime.timedelta,
+                      queue: str | bytes = DEFAULT_QUEUE, never_skip: bool = False,
+                      attempts: int = 1, retry_delay: float = 30, low_delay_okay: bool = False,
+                      save_results: float = 0, name: str | None = None,
+                      ) -> Callable[[Callable[..., Any]], Task]:
+        return decorators.periodic_task(self.ctx, run_every, queue, never_skip, attempts,
+                                        retry_delay, low_delay_okay, save_results, name)
+
+    periodic_task.__doc__ = decorators.periodic_task.__doc__
+
+    def cron_task(self, crontab: str, queue: str | bytes = DEFAULT_QUEUE,
+                  never_skip: bool = False, attempts: int = 1, retry_delay: float = 30,
+                  save_results: float = 0, name: str | None = None,
+                  ) -> Callable[[Callable[..., Any]], Task]:
+        return decorators.cron_task(self.ctx, crontab, queue, never_skip, attempts,
+                                    retry_delay, save_results, name)
+
+    cron_task.__doc__ = decorators.cron_task.__doc__
 
     def add_hook(self, hook: Any) -> None:
         """Register an object with any of before_task(running),
         after_task(running, result, error), on_retry(task, taskid, delay),
-        on_dead(task, taskid, reason, error). See rpqueue.hooks."""
-        self.hooks.append(hook)
+        on_dead(task, taskid, reason, error); a hook that raises is logged and
+        never fails the task."""
+        self.ctx.hooks.add(hook)
 
-    def emit(self, event: str, *args: Any) -> None:
-        for hook in self.hooks:
-            method = getattr(hook, event, None)
-            if method is None:
-                continue
-            try:
-                method(*args)
-            except Exception:
-                # A broken hook (tracing, metrics) must never fail the task.
-                log.exception("hook %r failed in %s", hook, event)
+    # -- tasks known elsewhere ---------------------------------------------------------
 
-    # -- queues --------------------------------------------------------------
+    @property
+    def known_tasks(self) -> admin.KnownTasks:
+        """Every task name known here or published by a worker: name -> Task or TaskRef."""
+        return admin.KnownTasks(self.ctx)
 
-    def note_queue(self, queue: str) -> None:
-        """Remember a queue in the known-queues index, once per process."""
-        if queue not in self._seen_queues:
-            try:
-                added = self.client.zadd(self.keys.queues, {queue: self.redis_time()})
-            except redis.exceptions.ResponseError as exc:
-                raise translate(exc, f"a task for queue {queue!r}") from exc
-            if added:
-                pipe = self.client.pipeline(transaction=False)
-                pipe.rpush(self.keys.queues_wake, "1")
-                pipe.ltrim(self.keys.queues_wake, -1, -1)
-                pipe.incr(self.keys.queues_version)
-                pipe.execute()
-            self._seen_queues.add(queue)
+    def get_task(self, name: str) -> Task | TaskRef | None:
+        """The task with this name (a Task here, or a TaskRef from the registry), or None."""
+        return admin.get_task(self.ctx, name)  # type: ignore[no-any-return]
 
-    async def anote_queue(self, queue: str) -> None:
-        if queue not in self._seen_queues:
-            client = self.aclient()
-            secs, micros = await client.time()
-            if await client.zadd(self.keys.queues, {queue: int(secs) + int(micros) / 1e6}):
-                await client.rpush(self.keys.queues_wake, "1")
-                await client.ltrim(self.keys.queues_wake, -1, -1)
-            self._seen_queues.add(queue)
-
-    def redis_time(self) -> float:
-        secs, micros = self.client.time()
-        return int(secs) + int(micros) / 1e6
-
-    def set_priority(self, queue: str | bytes, qpri: float) -> None:
-        name = normalize_queue(queue)
-        self.client.hset(self.keys.priorities, name, qpri)
-        self.client.incr(self.keys.queues_version)
-        self.note_queue(name)
-
-    def set_scheduling(self, mode: str, age: float | None = None) -> None:
-        """How workers share out their queues: "strict" priority order (the
-        default), "weighted" (set_queue_weight) or "aging" (a queue whose next
-        task waited over ``age`` seconds goes first). See docs/OPERATIONS.md."""
-        from .worker.scheduling import check_mode
-
-        mode, age = check_mode(mode, age)
-        pipe = self.client.pipeline(transaction=False)
-        if age is None:
-            pipe.hset(self.keys.scheduling, "mode", mode)
-            pipe.hdel(self.keys.scheduling, "age")
-        else:
-            pipe.hset(self.keys.scheduling, mapping={"mode": mode, "age": repr(age)})
-        pipe.incr(self.keys.queues_version)
-        pipe.execute()
-
-    def get_scheduling(self) -> dict[str, Any]:
-        """{"mode": ..., "age": seconds or None}, as workers read it."""
-        from .worker.scheduling import parse_settings
-
-        settings = parse_settings(self.client.hgetall(self.keys.scheduling), {})
-        return {"mode": settings.mode, "age": settings.age}
-
-    def set_queue_weight(self, queue: str | bytes, weight: float) -> None:
-        """The share of ``queue`` in the weighted mode (default 1)."""
-        from .worker.scheduling import check_weight
-
-        name = normalize_queue(queue)
-        value = check_weight(weight)
-        self.client.hset(self.keys.weights, name, repr(value))
-        self.client.incr(self.keys.queues_version)
-        self.note_queue(name)
-
-    def queue_weights(self) -> dict[str, float]:
-        """The weights set with set_queue_weight (queues not listed weigh 1)."""
-        from .worker.scheduling import parse_settings
-
-        return dict(parse_settings({}, self.client.hgetall(self.keys.weights)).weights)
-
-    def priorities(self) -> dict[str, float]:
-        raw = self.client.hgetall(self.keys.priorities)
-        out: dict[str, float] = {}
-        for k, v in raw.items():
-            try:
-                out[text(k)] = float(text(v))
-            except ValueError:
-                continue
-        return out
-
-    def known_queues(self) -> list[str]:
-        return sorted(text(q) for q in self.client.zrange(self.keys.queues, 0, -1))
-
-    def ordered_queues(self, queues: list[str] | None = None) -> list[str]:
-        """Queues in the order a worker serves them.
-
-        Named queues keep the order given. Otherwise every known queue:
-        those with a priority first, lowest value first, then the rest by name.
-        """
-        if queues:
-            return [normalize_queue(q) for q in queues]
-        pri = self.priorities()
-        names = set(self.known_queues()) | set(pri)
-        return sorted(names, key=lambda q: (q not in pri, pri.get(q, 0.0), q))
-
-    # -- task registry -------------------------------------------------------
-
-    def register(self, task: Task) -> None:
-        old = self.registry.get(task.name)
-        if old is not None and old.function is not task.function:
-            log.warning("task %s defined twice; the later definition wins", task.name)
-        self.registry[task.name] = task
+    def call_task(self, name: str, queue: str | bytes | None = None, *args: Any,
+                  _verify_call: bool = False, **kwargs: Any) -> EnqueuedTask:
+        """Queue a call to a task by name, with the settings its workers
+        published; raises KeyError when no such task is known."""
+        return admin.call_task(self.ctx, name, queue, *args, _verify_call=_verify_call, **kwargs)
 
     def publish_registry(self) -> None:
-        """Write this process's task settings to Redis, for call_task and known_tasks."""
-        if not self.registry:
-            return
-        self.client.hset(
-            self.keys.tasks,
-            mapping={name: json.dumps(t.settings()) for name, t in self.registry.items()},
-        )
+        """Write this process's task settings to Redis (workers do it at start)."""
+        self.ctx.publish_registry()
 
     def read_registry(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for k, v in self.client.hgetall(self.keys.tasks).items():
-            try:
-                settings = json.loads(v)
-            except ValueError:
-                continue
-            if isinstance(settings, dict):
-                out[text(k)] = settings
-        return out
+        """The task settings published by workers: name -> settings."""
+        return self.ctx.read_registry()
+
+    # -- results ------------------------------------------------------------------------
+
+    def result(self, taskid: str) -> Any:
+        """The saved result of one task (None when none was saved or it expired)."""
+        return admin.results(self.ctx, [taskid])[0]
+
+    def results(self, taskids: Iterable[str]) -> list[Any]:
+        """The saved results of these tasks, in order (None where there is none)."""
+        return admin.results(self.ctx, taskids)
+
+    # -- running workers ---------------------------------------------------------------
+
+    def execute_tasks(self, queues: Iterable[str | bytes] | None = None,
+                      threads_per_process: int = 1, processes: int = 1,
+                      wait_per_thread: float = 1, module: str | None = None,
+                      **options: Any) -> int:
+        """Run workers in this process until stopped (SIGINT/SIGTERM); returns
+        an exit status. ``queues``: the queues to serve, in priority order
+        (default: every queue). See ``python -m rpqueue.run --help``."""
+        from .worker import execute_tasks
+
+        names = ([q if isinstance(q, str) else q.decode("utf-8") for q in queues]
+                 if queues else None)
+        return execute_tasks(self.ctx, names, threads_per_process, processes, wait_per_thread,
+                             module, **options)
+
+    def flush_tasks(self, complete: bool = False, force_delayed: bool = False,
+                    wait_on_hidden: bool = False, timeout: float | None = None,
+                    log_every: float = 0) -> tuple[list[str], list[str], list[str]]:
+        """Wait until the queues are empty (see rpqueue.admin.flush_tasks)."""
+        return admin.flush_tasks(self.ctx, complete, force_delayed, wait_on_hidden, timeout,
+                                 log_every)
+
+    flush_tasks.__doc__ = admin.flush_tasks.__doc__
 
 
 _instances: dict[str, RPQueue] = {}
@@ -423,7 +281,10 @@ _instances_lock = threading.Lock()
 
 
 def new_rpqueue(name: str, pfix: str | None = None) -> RPQueue:
-    """An independent instance; the same name and prefix give the same one."""
+    """An independent app; the same name (and prefix) give the same one.
+
+    Raises ValueError when an app of that name exists with another prefix.
+    """
     prefix = DEFAULT_PREFIX if pfix is None else pfix
     with _instances_lock:
         existing = _instances.get(name)
@@ -436,31 +297,5 @@ def new_rpqueue(name: str, pfix: str | None = None) -> RPQueue:
             return existing
         app = RPQueue(name, prefix)
         _instances[name] = app
+        CONTEXTS[name] = app.ctx
         return app
-
-
-def _bind_api() -> None:
-    """Give RPQueue the public API as methods, delegating to the modules that hold it.
-
-    Done here, after the class exists, because those modules import app.
-    """
-    from . import admin, decorators
-    from .worker import execute_tasks
-
-    def method(fn: Any) -> Any:
-        def bound(self: RPQueue, *args: Any, **kwargs: Any) -> Any:
-            return fn(self, *args, **kwargs)
-
-        bound.__name__ = fn.__name__
-        bound.__doc__ = fn.__doc__
-        return bound
-
-    for fn in (decorators.task, decorators.periodic_task, decorators.cron_task,
-               admin.queue_sizes, admin.queue_info, admin.clear_queue, admin.get_page,
-               admin.delete_item, admin.read_deadletter, admin.results, admin.get_task,
-               admin.call_task, admin.flush_tasks, admin.set_queue_limit, admin.queue_limit,
-               execute_tasks):
-        setattr(RPQueue, fn.__name__, method(fn))
-
-    RPQueue.known_tasks = property(lambda self: admin.KnownTasks(self))  # type: ignore[attr-defined]
-    RPQueue.result = lambda self, taskid: admin.results(self, [taskid])[0]  # type: ignore[attr-defined]

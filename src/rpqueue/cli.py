@@ -36,17 +36,15 @@ def _when(ts: float | None) -> str:
 def cmd_info(args: argparse.Namespace, out: Console) -> int:
     app = default_app()
     if args.queue is None:
-        from .pause import paused_queues
-
         table = Table("queue", "size", "seen", "priority", "paused", "limit",
                       show_header=not args.skip_header)
         pri = app.priorities()
-        paused = set(paused_queues(app))
-        rows = app.queue_sizes()  # type: ignore[attr-defined]
+        paused = set(app.paused_queues())
+        rows = app.queue_sizes()
         # A queue paused before anything used it is listed too.
-        rows += [(q, 0, None) for q in sorted(paused - {r[0] for r in rows})]
+        rows += [(q, 0, 0.0) for q in sorted(paused - {r[0] for r in rows})]
         for queue, size, seen in rows:
-            limit = app.queue_limit(queue)  # type: ignore[attr-defined]
+            limit = app.queue_limit(queue)
             table.add_row(_plain(queue), str(size), _when(seen), str(pri.get(queue, "")),
                           "paused" if queue in paused else "",
                           f"{limit['max_len']} {limit['overflow']}" if limit else "")
@@ -55,11 +53,11 @@ def cmd_info(args: argparse.Namespace, out: Console) -> int:
     if args.clear:
         return _clear(app, args, out)
     if args.delete:
-        ok = app.delete_item(args.queue, args.delete)  # type: ignore[attr-defined]
+        ok = app.delete_item(args.queue, args.delete)
         out.print(f"deleted {args.delete}" if ok else f"no waiting task {args.delete} in "
                   f"{args.queue!r}")
         return 0 if ok else 1
-    items = app.get_page(args.queue, args.page, args.per_page)  # type: ignore[attr-defined]
+    items = app.get_page(args.queue, args.page, args.per_page)
     columns = ["id", "status", "task", "due", "priority", "unique key"] + (
         ["args", "kwargs"] if args.show_args else [])
     table = Table(*columns, show_header=not args.skip_header)
@@ -103,7 +101,7 @@ def _progress(out: Console, what: str, total: int) -> Iterator[Callable[[int], N
 def _clear(app: Any, args: argparse.Namespace, out: Console) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from .keys import normalize_queue
+    from .storage.keys import normalize_queue
 
     name = normalize_queue(args.queue)
     total = 0
@@ -157,7 +155,7 @@ def cmd_dead(args: argparse.Namespace, out: Console) -> int:
     app = default_app()
     from . import admin
 
-    records = admin.dead_records(app, [args.queue] if args.queue else None, args.limit)
+    records = admin.dead_records(app.ctx, [args.queue] if args.queue else None, args.limit)
     if args.name:
         records = [r for r in records if r.get("name") == args.name]
     if args.id:
@@ -174,11 +172,11 @@ def cmd_dead(args: argparse.Namespace, out: Console) -> int:
         n = 0
         with _progress(out, "requeueing dead tasks", len(records)) as update:
             for start in range(0, len(records), 100):
-                n += admin.requeue_dead(app, records[start:start + 100])
+                n += admin.requeue_dead(app.ctx, records[start:start + 100])
                 update(start + 100)
         out.print(f"requeued {n} dead task(s)")
         return 0
-    n = admin.delete_dead(app, records)
+    n = admin.delete_dead(app.ctx, records)
     out.print(f"purged {n} dead task(s)")
     return 0
 
@@ -187,7 +185,7 @@ def cmd_workers(args: argparse.Namespace, out: Console) -> int:
     from .registry import live_workers
 
     table = Table("worker", "queues", "threads", "up since", "done", "failed", "running")
-    for w in live_workers(default_app()):
+    for w in live_workers(default_app().ctx):
         running = ", ".join(f"{r['task']} ({r['id']}, {r['for']:.1f}s)" for r in w["running"])
         table.add_row(_plain(w["id"]), _plain(", ".join(w["queues"]) or "all"),
                       str(w["threads"]), _when(w["started"]), str(w["done"]), str(w["failed"]),
@@ -203,15 +201,14 @@ def cmd_dashboard(args: argparse.Namespace, out: Console) -> int:
 
 
 def cmd_pause(args: argparse.Namespace, out: Console) -> int:
-    from .pause import pause_queue, resume_queue
 
     app = default_app()
     for queue in args.queues:
         if args.resume:
-            done = resume_queue(app, queue)
+            done = app.resume_queue(queue)
             out.print(_plain(f"resumed {queue!r}" if done else f"{queue!r} was not paused"))
         else:
-            done = pause_queue(app, queue)
+            done = app.pause_queue(queue)
             out.print(_plain(f"paused {queue!r}" if done else f"{queue!r} was already paused"))
     return 0
 
@@ -247,10 +244,10 @@ def cmd_weight(args: argparse.Namespace, out: Console) -> int:
 def cmd_limit(args: argparse.Namespace, out: Console) -> int:
     app = default_app()
     if args.off:
-        app.set_queue_limit(args.queue, None)  # type: ignore[attr-defined]
+        app.set_queue_limit(args.queue, None)
     elif args.max_len is not None:
-        app.set_queue_limit(args.queue, args.max_len, args.overflow)  # type: ignore[attr-defined]
-    limit = app.queue_limit(args.queue)  # type: ignore[attr-defined]
+        app.set_queue_limit(args.queue, args.max_len, args.overflow)
+    limit = app.queue_limit(args.queue)
     shown = (f"max_len {limit['max_len']}, overflow {limit['overflow']}" if limit
              else "unbounded")
     out.print(_plain(f"limit of {args.queue!r}: {shown}"))
@@ -287,7 +284,7 @@ def cmd_flush(args: argparse.Namespace, out: Console) -> int:
         if logger.getEffectiveLevel() > logging.INFO:
             logger.setLevel(logging.INFO)
     try:
-        done, started, waiting = app.flush_tasks(  # type: ignore[attr-defined]
+        done, started, waiting = app.flush_tasks(
             complete=args.complete, force_delayed=args.force_delayed,
             timeout=args.flush_timeout, log_every=0.2 if out.is_terminal else 0)
     finally:
@@ -305,9 +302,9 @@ def cmd_migrate(args: argparse.Namespace, out: Console) -> int:
     app = default_app()
     total = 0
     if not args.dry_run and out.is_terminal:
-        total = migrate_legacy(app, args.legacy_prefix, True, args.legacy_queue).moved
+        total = migrate_legacy(app.ctx, args.legacy_prefix, True, args.legacy_queue).moved
     with _progress(out, "moving tasks", total) as update:
-        report = migrate_legacy(app, args.legacy_prefix, args.dry_run, args.legacy_queue,
+        report = migrate_legacy(app.ctx, args.legacy_prefix, args.dry_run, args.legacy_queue,
                                 progress=update)
     table = Table("queue", "waiting", "delayed", "retried", "moved", "left in place",
                   title="would move (dry run, nothing written)" if args.dry_run else "moved")

@@ -18,20 +18,17 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from .app import DEADLETTER_QUEUE
-from .broker import text
-from .connection import socket_timeout
+from .context import DEADLETTER_QUEUE, Context, context_of, default_context
 from .errors import MessageTooLarge, translate
-from .keys import normalize_queue
-from .message import new_id
-from .scripts import LuaScript, scripts
-
-if TYPE_CHECKING:
-    from .app import RPQueue
+from .storage.connection import socket_timeout
+from .storage.keys import normalize_queue
+from .storage.message import new_id
+from .storage.scripts import LuaScript, scripts
+from .storage.wire import text
 
 MAX_ITEMS = 1000
 # Expired leases / due delayed items one call handles at most: bounds how
@@ -205,16 +202,12 @@ class Data:
 
     def __init__(self, queue: str | bytes, attempts: int = 1, vis_timeout: float = 0,
                  use_dead: bool | None = None, is_tasks: bool = False, is_dead: bool = False,
-                 *, app: RPQueue | None = None) -> None:
+                 *, app: Any = None) -> None:
         if isinstance(attempts, bool) or not isinstance(attempts, int):
             raise TypeError(f"attempts must be an int, not {type(attempts).__name__}")
         if attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {attempts}")
-        if app is None:
-            from . import default_app
-
-            app = default_app()
-        self.app = app
+        self.app = default_context() if app is None else context_of(app)
         self.queue = normalize_queue(queue)
         self.attempts = attempts
         # A negative default would silently turn every read into a peek.
@@ -600,7 +593,7 @@ class Data:
         return sum(len(r) for r in removed)
 
     @staticmethod
-    def read_dead(app: RPQueue, delete: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+    def read_dead(app: Context, delete: bool = False, limit: int = 100) -> list[dict[str, Any]]:
         """Dead data items of every data queue, oldest first, as dicts:
         id, queue, item, reason, attempts_used, time (died), inserted (put)."""
         queues = sorted(text(q) for q in app.client.smembers(app.keys.data_queues))
@@ -619,7 +612,7 @@ def _put_chunks(items: Sequence[Any], head: list[Any],
         yield start, ids, chunk, args
 
 
-def _dead_data(app: RPQueue, queues: list[str], limit: int,
+def _dead_data(app: Context, queues: list[str], limit: int,
                remove: bool) -> list[dict[str, Any]]:
     """The oldest ``limit`` dead letters across ``queues``; with ``remove``,
     only those this call removed (a concurrent reader gets the others)."""

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 from .task import Task
 
 if TYPE_CHECKING:
-    from .app import RPQueue
+    from .context import Context
 
 Decorated = Callable[[Callable[..., Any]], Task]
 
 
 def task(
-    app: RPQueue,
+    app: Context,
     func: Callable[..., Any] | str | bytes | None = None,
     queue: str | bytes | None = None,
     attempts: int = 1,
@@ -48,11 +48,11 @@ def task(
         func, queue = None, func
 
     def wrap(function: Callable[..., Any]) -> Task:
-        return Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
+        return _register(app, Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
                     save_results=save_results, vis_timeout=vis_timeout, use_dead=use_dead,
                     name=name, retry_on=retry_on, backoff=backoff, max_backoff=max_backoff,
                     timeout=timeout, soft_timeout=soft_timeout, priority=priority,
-                    unique_for=unique_for, unique_key=unique_key, on_duplicate=on_duplicate)
+                    unique_for=unique_for, unique_key=unique_key, on_duplicate=on_duplicate))
 
     if func is not None:
         return wrap(func)
@@ -60,7 +60,7 @@ def task(
 
 
 def periodic_task(
-    app: RPQueue,
+    app: Context,
     run_every: float | datetime.timedelta,
     queue: str | bytes = "default",
     never_skip: bool = False,
@@ -71,22 +71,22 @@ def periodic_task(
     name: str | None = None,
 ) -> Decorated:
     """Run the decorated function every ``run_every`` seconds, once per period."""
-    from .app import MINIMUM_DELAY
+    from .context import MINIMUM_DELAY
     from .schedule import Every, check_period
 
     check_period(run_every, MINIMUM_DELAY, low_delay_okay)
     schedule = Every(run_every)
 
     def wrap(function: Callable[..., Any]) -> Task:
-        return Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
+        return _register(app, Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
                     save_results=save_results, name=name, schedule=schedule,
-                    never_skip=never_skip)
+                    never_skip=never_skip))
 
     return wrap
 
 
 def cron_task(
-    app: RPQueue,
+    app: Context,
     crontab: str,
     queue: str | bytes = "default",
     never_skip: bool = False,
@@ -101,8 +101,13 @@ def cron_task(
     schedule = Cron(crontab)
 
     def wrap(function: Callable[..., Any]) -> Task:
-        return Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
+        return _register(app, Task(app, function, queue=queue, attempts=attempts, retry_delay=retry_delay,
                     save_results=save_results, name=name, schedule=schedule,
-                    never_skip=never_skip)
+                    never_skip=never_skip))
 
     return wrap
+
+
+def _register(app: Context, task: Task) -> Task:
+    app.register(task)
+    return task

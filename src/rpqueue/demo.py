@@ -11,13 +11,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .app import RPQueue, new_rpqueue
-from .message import new_id
+from .storage.message import new_id
 
 QUEUES = ("high", "low")
 TIMEOUT = 180.0
@@ -100,7 +101,7 @@ def run_demo(url: str | None = None, tasks: int = 2000, processes: int = 2, thre
 
 
 def _pending(app: RPQueue) -> tuple[dict[str, dict[str, int]], int]:
-    infos = {q: app.queue_info(q) for q in QUEUES}  # type: ignore[attr-defined]
+    infos = {q: app.queue_info(q) for q in QUEUES}
     left = sum(i["waiting"] + i["delayed"] + i["running"] for i in infos.values())
     return {q: i["stats"] for q, i in infos.items()}, left
 
@@ -150,11 +151,11 @@ def _summary(app: RPQueue, console: Console, elapsed: float, handles: dict[str, 
         total_done += s.get("done", 0)
         table.add_row(q, *(str(s.get(c, 0)) for c in ("enqueued", "done", "failed", "retried")))
     console.print(table)
-    add = handles["add"]
+    add: Any = handles["add"]
     flaky_runs = int(app.client.get(app.prefix + "demo:flaky_runs") or 0)
     ticks = int(app.client.get(app.prefix + "demo:ticks") or 0)
     console.print(f"{total_done} tasks done in {elapsed:.2f}s, waiting for three periodic "
                   "runs included")
-    console.print(f"saved result of add(40, 2): {add.result}")  # type: ignore[attr-defined]
+    console.print(f"saved result of add(40, 2): {add.result}")
     console.print(f"flaky task: succeeded after {flaky_runs} runs (manual retry)")
     console.print(f"periodic tick: {ticks} runs")

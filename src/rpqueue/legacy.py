@@ -39,14 +39,14 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
-from .broker import ms, text
 from .errors import translate
-from .keys import normalize_queue
-from .message import encode_call
-from .scripts import LuaScript, scripts
+from .storage.keys import normalize_queue
+from .storage.message import encode_call
+from .storage.scripts import LuaScript, scripts
+from .storage.wire import ms, text
 
 if TYPE_CHECKING:
-    from .app import RPQueue
+    from .context import Context
 
 LEGACY_DEADLETTER = b"DEADLETTER_QUEUE"
 
@@ -144,7 +144,7 @@ def _number(value: Any) -> float | None:
 
 
 class _Migration:
-    def __init__(self, app: RPQueue, legacy_prefix: bytes, dry_run: bool, batch: int,
+    def __init__(self, app: Context, legacy_prefix: bytes, dry_run: bool, batch: int,
                  progress: Callable[[int], None] | None) -> None:
         self.app = app
         self.client = app.client
@@ -341,7 +341,7 @@ class _Migration:
         return [int(s) for s in reply]
 
 
-def legacy_queues(app: RPQueue, legacy_prefix: str | bytes | None = None) -> list[bytes]:
+def legacy_queues(app: Context, legacy_prefix: str | bytes | None = None) -> list[bytes]:
     """The queue names rpqueue 0.33 knows under this prefix (as bytes)."""
     p = _prefix(legacy_prefix)
     names = {_bytes(q) for q in app.client.smembers(p + KNOWN)}
@@ -351,7 +351,7 @@ def legacy_queues(app: RPQueue, legacy_prefix: str | bytes | None = None) -> lis
 
 
 def migrate_legacy(
-    app: RPQueue,
+    app: Context,
     legacy_prefix: str | bytes | None = None,
     dry_run: bool = False,
     queues: Iterable[str | bytes] | None = None,

@@ -6,7 +6,7 @@ import uuid
 from types import TracebackType
 from typing import Any
 
-from .scripts import scripts
+from .storage.scripts import scripts
 
 
 class NoLock(Exception):

@@ -34,10 +34,13 @@ from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from .context import Context, context_of
+
 if TYPE_CHECKING:
-    from .app import RPQueue
     from .task import Task
-    from .worker.runner import Running
+
+# What the worker passes to hooks (worker.runner.Running): a task being run.
+Running = Any
 
 log = logging.getLogger("rpqueue.metrics")
 
@@ -143,8 +146,8 @@ class QueueCollector:
     ``rpqueue_redis_up 0`` and no queue series.
     """
 
-    def __init__(self, app: RPQueue) -> None:
-        self.app = app
+    def __init__(self, app: Any) -> None:
+        self.app: Context = context_of(app)
 
     def describe(self) -> Iterable[Any]:
         # Nothing to check at registration; a scrape is what reads Redis.
@@ -191,7 +194,7 @@ class QueueCollector:
 class MetricsServer:
     """What start_metrics started; ``close()`` stops it and cleans up."""
 
-    def __init__(self, app: RPQueue, hook: MetricsHook, registry: Any, httpd: Any, port: int,
+    def __init__(self, app: Any, hook: MetricsHook, registry: Any, httpd: Any, port: int,
                  multiproc_dir: str | None, own_dir: bool) -> None:
         self.app = app
         self.hook = hook
@@ -245,13 +248,15 @@ def _multiprocess_dir() -> tuple[str, bool]:
     return path, True
 
 
-def start_metrics(app: RPQueue, port: int, addr: str = "0.0.0.0",
+def start_metrics(app: Any, port: int, addr: str = "0.0.0.0",
                   multiprocess: bool = False) -> MetricsServer:
-    """Serve ``/metrics`` on ``addr:port`` and register the counting hook on ``app``.
+    """Serve ``/metrics`` on ``addr:port`` and register the counting hook on ``app``
+    (an app or its context).
 
     ``multiprocess``: this process is a supervisor that forks the worker
     processes after this call; they inherit the hook and write to files.
     """
+    app = context_of(app)
     path: str | None = None
     own = False
     if multiprocess:
@@ -284,7 +289,7 @@ def start_metrics(app: RPQueue, port: int, addr: str = "0.0.0.0",
     server = MetricsServer(app, hook, registry, httpd, bound, path, own)
     if multiprocess:
         os.register_at_fork(after_in_child=server.after_fork_in_child)
-    app.add_hook(hook)
+    app.hooks.add(hook)
     # Not "serving ...": tools wait for the worker's own "serving" line.
     log.info("Prometheus metrics at http://%s:%d/metrics%s", addr, bound,
              f" (multiprocess mode, {path})" if multiprocess else "")

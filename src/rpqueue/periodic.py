@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import ConnectionError, TimeoutError
 
-from .message import encode_call, new_id
 from .schedule import next_run
-from .scripts import scripts
+from .storage.message import encode_call, new_id
+from .storage.scripts import scripts
 
 if TYPE_CHECKING:
-    from .app import RPQueue
+    from .context import Context
     from .task import Task
 
 log = logging.getLogger("rpqueue.periodic")
@@ -43,7 +43,7 @@ def to_ms(t: float) -> int:
 
 
 class Scheduler:
-    def __init__(self, app: RPQueue, tasks: list[Task]) -> None:
+    def __init__(self, app: Context, tasks: list[Task]) -> None:
         self.app = app
         self.tasks = [t for t in tasks if t.schedule is not None]
         self.planned: dict[str, float] = {}  # task name -> planned run (ms)
@@ -133,7 +133,7 @@ class Scheduler:
                 stop.wait(1.0)
 
 
-def start_scheduler(app: RPQueue, stop: threading.Event) -> threading.Thread | None:
+def start_scheduler(app: Context, stop: threading.Event) -> threading.Thread | None:
     scheduler = Scheduler(app, list(app.registry.values()))
     if not scheduler.tasks:
         return None

@@ -14,10 +14,10 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .broker import text
+from .storage.wire import text
 
 if TYPE_CHECKING:
-    from .app import RPQueue
+    from .context import Context
     from .worker.runner import Runner
 
 HEARTBEAT = 2.0
@@ -25,7 +25,7 @@ STALE = 10.0
 
 
 class WorkerInfo:
-    def __init__(self, app: RPQueue, threads: int) -> None:
+    def __init__(self, app: Context, threads: int) -> None:
         self.app = app
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.threads = threads
@@ -46,7 +46,7 @@ class WorkerInfo:
         self.app.client.hdel(self.app.keys.workers, self.id)
 
 
-def live_workers(app: RPQueue) -> list[dict[str, Any]]:
+def live_workers(app: Context) -> list[dict[str, Any]]:
     """Workers that beat within STALE seconds; older entries are removed."""
     now = app.redis_time()
     live, stale = [], []

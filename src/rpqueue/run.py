@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot import module {args.module!r}: {exc}", file=sys.stderr)
         return 2
     try:
-        return execute_tasks(default_app(), args.queues or None, args.threads, args.processes,
+        return execute_tasks(default_app().ctx, args.queues or None, args.threads, args.processes,
                              args.wait, None, success_level=args.successlevel,
                              async_concurrency=args.async_concurrency,
                              metrics_port=args.metrics_port, metrics_addr=args.metrics_addr)

@@ -11,14 +11,23 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .broker import DUPLICATE, FULL, PRIORITY_LIMIT, REPLACED, RUNNING, Enqueued, task_meta
 from .errors import DuplicateTask, MessageTooLarge, QueueFull
-from .keys import normalize_queue
-from .message import decode_result, encode_call, new_id, new_ids
+from .storage import Enqueued, Store
+from .storage.keys import normalize_queue
+from .storage.message import decode_result, encode_call, new_id, new_ids
+from .storage.wire import PRIORITY_LIMIT, EnqueueStatus, task_meta
 
 if TYPE_CHECKING:
-    from .app import RPQueue
     from .schedule import Schedule
+
+DUPLICATE, FULL, REPLACED, RUNNING = (EnqueueStatus.DUPLICATE, EnqueueStatus.FULL,
+                                      EnqueueStatus.REPLACED, EnqueueStatus.RUNNING)
+DEFAULT_QUEUE = "default"
+
+
+def store_of(owner: Any) -> Store:
+    """The store of an app, a context, or the store itself."""
+    return owner if isinstance(owner, Store) else owner.store
 
 
 def _number(what: str, value: Any, minimum: float = 0) -> float:
@@ -91,7 +100,7 @@ class TaskRef:
 
     def __init__(
         self,
-        app: RPQueue,
+        app: Any,
         name: str,
         queue: str | bytes | None = None,
         attempts: int = 1,
@@ -104,11 +113,9 @@ class TaskRef:
         unique_key: UniqueKey = None,
         on_duplicate: str = "merge",
     ) -> None:
-        from .app import DEFAULT_QUEUE
-
         if not isinstance(name, str) or not name:
             raise ValueError(f"task name must be a non-empty string, got {name!r}")
-        self.app = app
+        self.store = store_of(app)
         self.name = name
         self.queue = normalize_queue(DEFAULT_QUEUE if queue is None else queue)
         self.attempts = _attempts(attempts)
@@ -169,12 +176,12 @@ class TaskRef:
             if self.function is None:
                 raise ValueError(f"task {self.name!r} is not defined in this process; "
                                  "it cannot run inline")
-            return EnqueuedTask(self.app, self.name, queue, taskid, args,
+            return EnqueuedTask(self.store, self.name, queue, taskid, args,
                                 inline=(self.function(*args, **kwargs),))
-        self.app.note_queue(queue)
-        call = self.app.broker.enqueue_call(queue, taskid, message, _delay(delay), meta, hold,
+        self.store.note_queue(queue)
+        call = self.store.calls.enqueue(queue, taskid, message, _delay(delay), meta, hold,
                                             fresh)
-        return self._handle(self.app.run_enqueue(call), queue, taskid, args)
+        return self._handle(self.store.run_enqueue(call), queue, taskid, args)
 
     async def aexecute(
         self,
@@ -191,10 +198,10 @@ class TaskRef:
         fresh = taskid is None
         queue, taskid, message = self._prepare(args, kwargs, taskid, _queue)
         meta, hold = self._meta_for(args, kwargs, priority, unique_for, unique_key)
-        await self.app.anote_queue(queue)
-        call = self.app.broker.enqueue_call(queue, taskid, message, _delay(delay), meta, hold,
+        await self.store.anote_queue(queue)
+        call = self.store.calls.enqueue(queue, taskid, message, _delay(delay), meta, hold,
                                             fresh)
-        return self._handle(await self.app.arun_enqueue(call), queue, taskid, args)
+        return self._handle(await self.store.arun_enqueue(call), queue, taskid, args)
 
     def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any], taskid: str | None,
                  queue: str | bytes | None) -> tuple[str, str, str]:
@@ -255,12 +262,12 @@ class TaskRef:
                 raise DuplicateTask(f"a call to {self.name}() with the same unique key is "
                                     f"still queued or running as task {existing} in queue "
                                     f"{queue!r}; not queued", existing)
-            return EnqueuedTask(self.app, self.name, queue, existing, args, outcome="merged")
+            return EnqueuedTask(self.store, self.name, queue, existing, args, outcome="merged")
         outcome = "replaced" if done.status == REPLACED else "queued"
-        return EnqueuedTask(self.app, self.name, queue, taskid, args, outcome=outcome)
+        return EnqueuedTask(self.store, self.name, queue, taskid, args, outcome=outcome)
 
     def _check_size(self, message: str) -> None:
-        limit = self.app.max_message_bytes
+        limit = self.store.max_message_bytes
         # Characters never outnumber bytes: only long texts need encoding.
         if limit and len(message) * 4 > limit and len(message.encode("utf-8")) > limit:
             raise MessageTooLarge(
@@ -333,11 +340,11 @@ class TaskRef:
             meta, hold = self._meta_for(args, kwargs, priority, unique_for, None)
             prepared.append((taskid, message, meta))
             arglist.append(args)
-        self.app.note_queue(queue)
+        self.store.note_queue(queue)
         out: list[EnqueuedTask] = []
-        for call in self.app.broker.enqueue_many_calls(queue, prepared, wait, hold, fresh=True):
+        for call in self.store.calls.enqueue_many(queue, prepared, wait, hold, fresh=True):
             try:
-                replies: list[Enqueued] = self.app.run_enqueue(call)
+                replies: list[Enqueued] = self.store.run_enqueue(call)
             except QueueFull as exc:
                 exc.queue, exc.queued = queue, out
                 raise
@@ -345,10 +352,10 @@ class TaskRef:
                 i = len(out)
                 if done.status == DUPLICATE:
                     outcome = "refused" if self.on_duplicate == "refuse" else "merged"
-                    out.append(EnqueuedTask(self.app, self.name, queue, str(done.detail),
+                    out.append(EnqueuedTask(self.store, self.name, queue, str(done.detail),
                                             arglist[i], outcome=outcome))
                 else:
-                    out.append(EnqueuedTask(self.app, self.name, queue, prepared[i][0],
+                    out.append(EnqueuedTask(self.store, self.name, queue, prepared[i][0],
                                             arglist[i], outcome="replaced"
                                             if done.status == REPLACED else "queued"))
         return out
@@ -363,7 +370,7 @@ class Task(TaskRef):
 
     def __init__(
         self,
-        app: RPQueue,
+        app: Any,
         function: Callable[..., Any],
         queue: str | bytes | None = None,
         attempts: int = 1,
@@ -407,7 +414,6 @@ class Task(TaskRef):
         if self.timeout and self.soft_timeout and self.soft_timeout >= self.timeout:
             raise ValueError(f"soft_timeout ({soft_timeout}) must be below timeout ({timeout})")
         functools.update_wrapper(self, function)
-        app.register(self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.function(*args, **kwargs)
@@ -429,7 +435,7 @@ class EnqueuedTask:
 
     def __init__(
         self,
-        app: RPQueue,
+        app: Any,
         name: str,
         queue: str,
         taskid: str,
@@ -437,7 +443,7 @@ class EnqueuedTask:
         inline: tuple[Any] | None = None,
         outcome: str = "queued",
     ) -> None:
-        self.app = app
+        self.store = store_of(app)
         # What execute() did: 'queued', 'replaced' (a pending task with this
         # id was replaced), 'merged' (a live unique task had the same key:
         # this handle is that task's), 'refused' (execute_many only: likewise,
@@ -457,7 +463,7 @@ class EnqueuedTask:
         """'early', 'late', 'waiting', 'started' or 'done'."""
         if self._inline is not None:
             return "done"
-        return self.app.broker.status(self.queue, self.taskid)
+        return self.store.run(self.store.calls.status(self.queue, self.taskid))
 
     def wait(self, timeout: float = 30) -> bool:
         """True once the task has started or finished, False after ``timeout`` seconds."""
@@ -466,7 +472,7 @@ class EnqueuedTask:
     def cancel(self) -> bool | int:
         """True if removed before running, False if unknown (or running),
         -1 if it ran and its saved result was deleted."""
-        code = self.app.broker.cancel(self.queue, self.taskid)
+        code = self.store.run(self.store.calls.cancel(self.queue, self.taskid))
         return -1 if code == -1 else bool(code)
 
     def abort(self, hard: bool = False) -> bool:
@@ -483,10 +489,10 @@ class EnqueuedTask:
             return self.cancel() is True
         if status != "started":
             return False  # done: its saved result stays
-        key = self.app.keys.queue(self.queue).abort(self.taskid)
+        key = self.store.keys.queue(self.queue).abort(self.taskid)
         # Workers look every half second; a short life keeps the flag from
         # reaching a later run that reuses this task id.
-        self.app.client.set(key, "hard" if hard else "soft", px=60_000)
+        self.store.client.set(key, "hard" if hard else "soft", px=60_000)
         return True
 
     @property
@@ -500,11 +506,11 @@ class EnqueuedTask:
         """
         if self._inline is not None:
             return self._inline[0]
-        key = self.app.keys.queue(self.queue).result(self.taskid)
-        raw = self.app.client.get(key)
+        key = self.store.keys.queue(self.queue).result(self.taskid)
+        raw = self.store.client.get(key)
         if raw is None and self.status == "started":
             _poll_until(lambda: self.status != "started", RESULT_GRACE)
-            raw = self.app.client.get(key)
+            raw = self.store.client.get(key)
         return decode_result(raw)
 
     # -- asyncio -------------------------------------------------------------
@@ -512,7 +518,7 @@ class EnqueuedTask:
     async def astatus(self) -> str:
         if self._inline is not None:
             return "done"
-        return await self.app.broker.arun(self.app.broker.status_call(self.queue, self.taskid))
+        return await self.store.arun(self.store.calls.status(self.queue, self.taskid))
 
     async def await_started(self, timeout: float = 30) -> bool:
         """``wait`` for asyncio code: True once the task has started or finished."""
@@ -530,11 +536,11 @@ class EnqueuedTask:
     async def aresult(self) -> Any:
         if self._inline is not None:
             return self._inline[0]
-        raw = await self.app.aclient().get(self.app.keys.queue(self.queue).result(self.taskid))
+        raw = await self.store.aclient().get(self.store.keys.queue(self.queue).result(self.taskid))
         return decode_result(raw)
 
     async def acancel(self) -> bool | int:
-        code = await self.app.broker.arun(self.app.broker.cancel_call(self.queue, self.taskid))
+        code = await self.store.arun(self.store.calls.cancel(self.queue, self.taskid))
         return -1 if code == -1 else bool(code)
 
     async def _await(self, states: tuple[str, ...], timeout: float) -> bool:

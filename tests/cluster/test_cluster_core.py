@@ -155,13 +155,13 @@ def test_dead_letter_then_requeue(cluster_url: str, workers: Workers, ledger: Le
     workers.start()
     t = cluster_tasks.fail_then_pass.execute("fp")
     ledger.wait_for(2, tag="fp")
-    records = wait_until(lambda: dead_records(app), message="dead letter")
+    records = wait_until(lambda: dead_records(app.ctx), message="dead letter")
     assert records[0]["id"] == t.taskid and "not yet" in records[0]["error"]
     ledger.set_flag("pass:fp")
-    assert requeue_dead(app, records) == 1
+    assert requeue_dead(app.ctx, records) == 1
     ledger.wait_for(3, tag="fp")
     wait_until(lambda: t.status == "done", message="requeued task done")
-    assert dead_records(app) == []
+    assert dead_records(app.ctx) == []
 
 
 def test_periodic_task_runs_once_per_period(cluster_url: str, workers: Workers,

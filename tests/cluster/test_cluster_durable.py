@@ -88,7 +88,7 @@ def test_durable_execute_raises_when_replicas_cannot_confirm(cluster: RedisClust
     assert (err.taskids, err.acknowledged, err.required) == (["durable-id-1"], 1, 2)
     assert "durable-id-1" in str(err) and "MAY" in str(err) and "1 of the 2" in str(err)
     # The primary did queue it: the error says so, and it is true.
-    assert app.broker.status(q, "durable-id-1") == "waiting"
+    assert app.store.run(app.store.calls.status(q, "durable-id-1")) == "waiting"
 
 
 def test_durable_execute_many(cluster: RedisCluster6, cluster_url: str) -> None:
@@ -169,7 +169,7 @@ def test_durable_on_a_server_without_replicas_raises(redis_url: str) -> None:
         with pytest.raises(NotDurable) as info:
             TaskRef(app, "cluster_tasks.record").execute("lonely", taskid="lonely-1")
         assert info.value.acknowledged == 0
-        assert app.broker.status("default", "lonely-1") == "waiting"
+        assert app.store.run(app.store.calls.status("default", "lonely-1")) == "waiting"
     finally:
         app.set_durable(0)
         app.client.close()

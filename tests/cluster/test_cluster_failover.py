@@ -119,7 +119,7 @@ def test_primary_failover_under_load_with_durable_enqueue(
     ran = {e["id"] for e in ledger.events("ran")}
     confirmed = [t.taskid for t in backlog] + [taskid for taskid, _ in producer.returned]
     lost = [taskid for taskid in confirmed if taskid not in ran
-            and app.broker.status(queue, taskid) == "done"]
+            and app.store.run(app.store.calls.status(queue, taskid)) == "done"]
     assert lost == [], f"{len(lost)} confirmed enqueues lost: {lost[:10]}"
     # Executes that could not be confirmed raised instead of returning.
     assert producer.raised, "the producer never noticed the outage"

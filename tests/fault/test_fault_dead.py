@@ -32,7 +32,7 @@ def test_always_failing_tasks_use_their_attempts_then_die(
     time.sleep(1.0)  # nothing may run after the last death
     tally = ledger.tally()
     state = queue_state(client)
-    records = admin.dead_records(app, limit=10 * TASKS)
+    records = admin.dead_records(app.ctx, limit=10 * TASKS)
     report("3 always-failing tasks (attempts=3, use_dead)", tasks=TASKS,
            executions=tally.executions, dead=len(records))
     assert tally.executions == ATTEMPTS * TASKS

@@ -17,9 +17,9 @@ import fault_tasks
 import pytest
 import redis
 from faultlib import Ledger, WorkerPool, drained, queue_state, report, use, wait_until
+from rpqueue.storage.message import encode_call
 
 from rpqueue import admin
-from rpqueue.message import encode_call
 
 pytestmark = pytest.mark.fault
 
@@ -139,7 +139,7 @@ def test_dead_letter_of_non_utf8_message_is_readable(
     push_raw(client, app, "bad-utf8", malformed("non-UTF-8", "bad-utf8", 1))
     pools(redis_url, size=1, threads=1, work=0)
     wait_until(lambda: queue_state(client)["dead"] == 1, timeout=30)
-    (record,) = admin.dead_records(app)
+    (record,) = admin.dead_records(app.ctx)
     assert record["reason"] == "malformed message"
     assert "UTF-8" in (record["error"] or "")
     assert record["attempts_used"] == 1 and record["time"]

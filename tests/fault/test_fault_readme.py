@@ -79,7 +79,7 @@ def test_readme_vis_timeout_examples(redis_url: str,
     died_after = time.monotonic() - began
     s = stats(client)
     assert (s["enqueued"], s["done"], s["retried"], s["dead"]) == (2, 1, 5, 1)
-    (record,) = admin.dead_records(app)
+    (record,) = admin.dead_records(app.ctx)
     assert record["id"] == second.taskid
     assert record["name"] == "readme_tasks.fails_to_dead"
     assert record["attempts_used"] == 5

@@ -118,7 +118,7 @@ def started_order(events: list[dict[str, Any]]) -> list[str]:
 
 
 def dead(app: rpqueue.RPQueue, queue: str) -> list[dict[str, Any]]:
-    return admin.dead_records(app, [queue])
+    return admin.dead_records(app.ctx, [queue])
 
 
 # -- concurrency -------------------------------------------------------------

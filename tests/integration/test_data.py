@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import rpqueue
+from rpqueue.storage.wire import FailMode
 from rpqueue import admin
 from rpqueue.data import Data, Leased
 from rpqueue.errors import MessageTooLarge, RedisOutOfMemory
@@ -198,7 +199,7 @@ def test_put_refuses_oversized_item_and_stores_nothing(dapp: rpqueue.RPQueue) ->
         d.put_data(["y" * 900])
         assert d.currently_available() == (1, 0)
     finally:
-        dapp.max_message_bytes = rpqueue.message.MAX_MESSAGE_BYTES
+        dapp.max_message_bytes = rpqueue.storage.message.MAX_MESSAGE_BYTES
 
 
 @pytest.mark.parametrize("chunksize", [1, 7, 512, 5000])
@@ -746,9 +747,9 @@ def test_dead_tasks_view(dapp: rpqueue.RPQueue) -> None:
         pass
 
     call = doomed.execute(1, [2, 12345678901234567], k={"v": []})
-    taken = dapp.broker.take("tq", 30).taken
+    taken = dapp.store.run(dapp.store.calls.take("tq", 30)).taken
     assert taken is not None and taken.id == call.taskid
-    dapp.broker.fail("tq", taken.id, taken.token, "boom", True, "test")
+    dapp.store.run(dapp.store.calls.fail("tq", taken.id, taken.token, "boom", FailMode.DEAD, "test"))
     tasks = Data(DLQ, is_tasks=True, app=dapp)
     peek = tasks.get_data(items=5, vis_timeout=-1)
     row = peek[call.taskid]

@@ -119,7 +119,7 @@ def test_zero_or_one_task_never_runs_twice(task: str, app: rpqueue.RPQueue, work
     assert len(ledger.events("started", tag="z")) == 1
     assert et.status == "done"  # gone from the queue
     if task == "once_dead":
-        (record,) = admin.dead_records(app)
+        (record,) = admin.dead_records(app.ctx)
         assert record["id"] == et.taskid
         assert record["reason"] == "worker lost while running"
 
@@ -127,7 +127,7 @@ def test_zero_or_one_task_never_runs_twice(task: str, app: rpqueue.RPQueue, work
 def test_vanished_zero_or_one_task_counts_its_attempt(app: rpqueue.RPQueue, workers: Workers,
                                                       ledger: Ledger) -> None:
     kill_while_running("once_dead", app, workers, ledger)
-    (record,) = admin.dead_records(app)
+    (record,) = admin.dead_records(app.ctx)
     assert record["attempts_used"] == 1
 
 
@@ -143,14 +143,14 @@ def kill_all(app: rpqueue.RPQueue, ledger: Ledger, workers: Workers) -> dict[str
         "b": lease_tasks.flaky.execute("b"),
         "c": lease_tasks.flaky_once.execute("c"),
     }
-    wait_until(lambda: len(admin.dead_records(app)) == 3)
+    wait_until(lambda: len(admin.dead_records(app.ctx)) == 3)
     return {"handles": handles, "began": began}
 
 
 def test_dead_letter_records(app: rpqueue.RPQueue, workers: Workers, ledger: Ledger) -> None:
     run = kill_all(app, ledger, workers)
     handles = run["handles"]
-    records = {r["id"]: r for r in admin.dead_records(app)}
+    records = {r["id"]: r for r in admin.dead_records(app.ctx)}
     assert set(records) == {h.taskid for h in handles.values()}
     for tag, h in handles.items():
         r = records[h.taskid]
@@ -186,12 +186,12 @@ def test_requeue_one_by_api(app: rpqueue.RPQueue, workers: Workers, ledger: Ledg
     run = kill_all(app, ledger, workers)
     a = run["handles"]["a"]
     app.client.set("test:healed:a", 1)
-    (record,) = [r for r in admin.dead_records(app) if r["id"] == a.taskid]
-    assert admin.requeue_dead(app, [record]) == 1
+    (record,) = [r for r in admin.dead_records(app.ctx) if r["id"] == a.taskid]
+    assert admin.requeue_dead(app.ctx, [record]) == 1
     wait_until(lambda: a.status == "done" and len(ledger.events("ran", tag="a")) == 3)
     # Requeued with fresh attempts; the others stay dead.
     assert ledger.events("ran", tag="a")[-1]["attempts"] == 2
-    assert {r["id"] for r in admin.dead_records(app)} == {
+    assert {r["id"] for r in admin.dead_records(app.ctx)} == {
         run["handles"]["b"].taskid, run["handles"]["c"].taskid}
 
 
@@ -209,23 +209,23 @@ def test_requeue_by_name_and_all_by_cli(redis_url: str, app: rpqueue.RPQueue,
     assert "requeued 1 " in by_name.stdout
     wait_until(lambda: run["handles"]["c"].status == "done"
                and len(ledger.events("ran", tag="c")) == 2)
-    assert len(admin.dead_records(app)) == 2
+    assert len(admin.dead_records(app.ctx)) == 2
     everything = cli(redis_url, "requeue")
     assert "requeued 2 " in everything.stdout, everything.stdout + everything.stderr
     wait_until(lambda: all(h.status == "done" for h in run["handles"].values()))
-    assert admin.dead_records(app) == []
+    assert admin.dead_records(app.ctx) == []
 
 
 def test_purge_by_api_and_cli(redis_url: str, app: rpqueue.RPQueue, workers: Workers,
                               ledger: Ledger) -> None:
     run = kill_all(app, ledger, workers)
     a = run["handles"]["a"]
-    (record,) = [r for r in admin.dead_records(app) if r["id"] == a.taskid]
-    assert admin.delete_dead(app, [record]) == 1
-    assert a.taskid not in {r["id"] for r in admin.dead_records(app)}
+    (record,) = [r for r in admin.dead_records(app.ctx) if r["id"] == a.taskid]
+    assert admin.delete_dead(app.ctx, [record]) == 1
+    assert a.taskid not in {r["id"] for r in admin.dead_records(app.ctx)}
     purged = cli(redis_url, "purge")
     assert purged.returncode == 0 and "purged 2 " in purged.stdout, purged.stdout + purged.stderr
-    assert admin.dead_records(app) == []
+    assert admin.dead_records(app.ctx) == []
     k = app.keys.queue("default")
     assert app.client.zcard(k.dead) == 0 and app.client.hlen(k.deadmsg) == 0
 
@@ -238,7 +238,7 @@ def test_requeue_one_by_cli(redis_url: str, app: rpqueue.RPQueue, workers: Worke
     out = cli(redis_url, "requeue", "--id", b.taskid)
     assert out.returncode == 0, out.stderr
     wait_until(lambda: b.status == "done")
-    assert len(admin.dead_records(app)) == 2
+    assert len(admin.dead_records(app.ctx)) == 2
 
 
 def test_cli_list_shows_the_record(redis_url: str, app: rpqueue.RPQueue, workers: Workers,

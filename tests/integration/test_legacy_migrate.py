@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import redis
+from rpqueue.storage.wire import unstamp
 
 import rpqueue
 from rpqueue import cli
-from rpqueue.broker import unstamp
 from rpqueue.legacy import MigrationReport, migrate_legacy
 
 LEGACYMODS = Path(__file__).resolve().parent / "legacymods"
@@ -175,7 +175,7 @@ def test_migrate_keeps_ids_args_and_due_times_and_our_worker_runs_them(
     assert by_id[ids[3]]["kwargs"] == {"_attempts": 3}
     assert by_id[ids[5]]["args"] == [9]  # the delayed one, once due
     assert len(runs) == 5
-    assert app.broker.status("alpha", ids[4]) == "early"
+    assert app.store.run(app.store.calls.status("alpha", ids[4])) == "early"
 
 
 def test_running_retried_periodic_and_damaged_entries(
@@ -263,12 +263,12 @@ def test_switching_a_running_system_runs_every_task_exactly_once(
         plan: dict[str, Any] = {"port": legacy, "prefix": "", "steps": steps}
         producer.stdin.write(json.dumps(plan))
         producer.stdin.close()
-        first = migrate_legacy(app)
+        first = migrate_legacy(app.ctx)
         started.append(Worker(tmp_path, "migrated_tasks", redis_url, ["alpha"]))
         assert producer.wait(30) == 0
         old_worker.terminate()
         assert old_worker.wait(30) == 0
-        last = migrate_legacy(app)
+        last = migrate_legacy(app.ctx)
     finally:
         for proc in (old_worker, producer):
             if proc is not None and proc.poll() is None:
@@ -299,14 +299,14 @@ def test_a_crash_midway_neither_loses_nor_duplicates(legacy: int, raw: Any,
         raise Crash
 
     with pytest.raises(Crash):
-        migrate_legacy(app, batch=3, progress=crash)
+        migrate_legacy(app.ctx, batch=3, progress=crash)
     k = app.keys.queue("alpha")
     ours = set(rcli.hkeys(k.msg))
     theirs = {i.decode() for i in raw.hkeys(b"messages:alpha")}
     assert len(ours) == 3 and not ours & theirs and ours | theirs == set(ids)
     assert len(rcli.lrange(k.ready, 0, -1)) == 3
 
-    report = migrate_legacy(app)
+    report = migrate_legacy(app.ctx)
     assert report.moved == 7
     assert set(rcli.hkeys(k.msg)) == set(ids)
     assert sorted(rcli.lrange(k.ready, 0, -1)) == sorted(ids[:7])
@@ -325,7 +325,7 @@ def test_same_id_pending_here_is_replaced_and_running_here_is_left(
     k = app.keys.queue("alpha")
     rcli.zadd(k.leases, {b: 1})
 
-    report: MigrationReport = migrate_legacy(app)
+    report: MigrationReport = migrate_legacy(app.ctx)
     (alpha,) = report.queues
     assert alpha.waiting == 1 and list(alpha.left) == [b] and alpha.left[b].startswith("busy")
     assert rcli.lrange(k.ready, 0, -1) == [a]
@@ -333,7 +333,7 @@ def test_same_id_pending_here_is_replaced_and_running_here_is_left(
     assert raw.lrange(b"nqueue:alpha", 0, -1) == [b.encode()]
 
     rcli.zrem(k.leases, b)
-    assert migrate_legacy(app).moved == 1
+    assert migrate_legacy(app.ctx).moved == 1
     assert rcli.lrange(k.ready, 0, -1) == [a, b]
 
 
@@ -341,4 +341,4 @@ def test_migration_refuses_on_cluster_like_clients(app: rpqueue.RPQueue,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(type(app), "cluster", property(lambda self: True))
     with pytest.raises(ValueError, match="single Redis server"):
-        migrate_legacy(app)
+        migrate_legacy(app.ctx)

@@ -52,7 +52,7 @@ def test_cooperative_abort(app: rpqueue.RPQueue, ops: OpsWorkers, ledger: Ledger
     # The task decided how to stop: it returned normally, with its result.
     assert et.result == "stopped early"
     assert ledger.events("not-aborted") == []
-    assert dead_records(app, "ops") == []
+    assert dead_records(app.ctx, "ops") == []
 
 
 def test_hard_abort_is_recorded_and_not_retried(app: rpqueue.RPQueue, ops: OpsWorkers,
@@ -63,7 +63,7 @@ def test_hard_abort_is_recorded_and_not_retried(app: rpqueue.RPQueue, ops: OpsWo
     assert start["left"] == 3  # three attempts, none of which an abort may use up
     assert et.abort(hard=True) is True
     ledger.wait_for(1, "aborted-inside", tag="hard", timeout=5)
-    dead = wait_until(lambda: dead_records(app, "ops"), message="dead-lettered")[0]
+    dead = wait_until(lambda: dead_records(app.ctx, "ops"), message="dead-lettered")[0]
     assert dead["id"] == et.taskid
     assert dead["reason"] == "aborted"
     assert "TaskAborted" in dead["error"]

@@ -137,7 +137,7 @@ def test_dead_event_when_a_stuck_process_is_replaced(app: rpqueue.RPQueue, ops: 
                                                      rcli: Any, ledger: Ledger) -> None:
     worker = ops.start("ops_hooks", "ops", "limits")
     et = task_ref(app, "ops_limits.sleep_hard").execute("stuck")
-    wait_until(lambda: dead_records(app, "limits"), message="dead-lettered")
+    wait_until(lambda: dead_records(app.ctx, "limits"), message="dead-lettered")
     worker.wait_log("exited with 70")
     task_ref(app, "ops_tasks.record").execute("after")
     ledger.wait_for(1, "record", tag="after")

@@ -45,7 +45,7 @@ def ledger(redis_url: str) -> Iterator[Ledger]:
 
 
 def _dead(app: rpqueue.RPQueue, queue: str, taskid: str) -> dict[str, Any]:
-    return wait_until(lambda: next((r for r in dead_records(app, queue) if r["id"] == taskid),
+    return wait_until(lambda: next((r for r in dead_records(app.ctx, queue) if r["id"] == taskid),
                                    None), message=f"{taskid} dead-lettered")
 
 
@@ -111,7 +111,7 @@ def test_hard_limit_counts_as_a_failed_attempt(app: rpqueue.RPQueue, ops: OpsWor
     assert runs[0]["pid"] != runs[1]["pid"]  # the stuck process was replaced
     ledger.wait_for(1, "finished", tag="once")
     wait_until(lambda: et.status == "done", message="done on the second attempt")
-    assert dead_records(app, "limits") == []
+    assert dead_records(app.ctx, "limits") == []
     stats = app.queue_info("limits")["stats"]  # type: ignore[attr-defined]
     assert stats.get("retried") == 1 and stats.get("done") == 1
 

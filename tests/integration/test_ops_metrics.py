@@ -173,8 +173,8 @@ def test_single_process_with_a_hard_limit_task_uses_multiprocess_mode(
 def test_redis_down_still_answers(app: rpqueue.RPQueue, ops: OpsWorkers, tmp_path: Path) -> None:
     """The gauges come from Redis; when it cannot be read, the scrape says so."""
     import redis
+    from rpqueue.storage.connection import no_retry
 
-    from rpqueue.connection import no_retry
     from rpqueue.metrics import QueueCollector
 
     dead = rpqueue.new_rpqueue("ops-metrics-unreachable")

@@ -58,7 +58,7 @@ def _cli_workers(redis_url: str) -> str:
 
 
 def _by_pid(app: rpqueue.RPQueue) -> dict[int, dict[str, Any]]:
-    return {w["pid"]: w for w in live_workers(app)}
+    return {w["pid"]: w for w in live_workers(app.ctx)}
 
 
 def test_workers_listed_with_their_work(app: rpqueue.RPQueue, ops: OpsWorkers, ledger: Ledger,

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 import rpqueue
-from rpqueue.pause import is_paused, pause_queue, paused_queues, resume_queue
 
 LEGACYMODS = Path(__file__).resolve().parent / "legacymods"
 if str(LEGACYMODS) not in sys.path:
@@ -36,27 +35,27 @@ def runs(rcli: Any, queue: str) -> list[dict[str, Any]]:
 
 
 def test_pause_resume_and_list(app: rpqueue.RPQueue, rcli: Any) -> None:
-    assert paused_queues(app) == []
-    assert pause_queue(app, "b") is True
-    assert pause_queue(app, b"a") is True
-    assert pause_queue(app, "a") is False
-    assert paused_queues(app) == ["a", "b"] and is_paused(app, "a")
+    assert app.paused_queues() == []
+    assert app.pause_queue("b") is True
+    assert app.pause_queue(b"a") is True
+    assert app.pause_queue("a") is False
+    assert app.paused_queues() == ["a", "b"] and app.is_paused("a")
     assert rcli.smembers("rpqueue:paused") == {"a", "b"}
     # Producers may still queue into a paused queue.
     handle = pause_tasks.held.execute(1, _queue="a")
     assert handle.status == "waiting"
-    assert resume_queue(app, "a") is True
-    assert resume_queue(app, "a") is False
-    assert paused_queues(app) == ["b"] and not is_paused(app, "a")
+    assert app.resume_queue("a") is True
+    assert app.resume_queue("a") is False
+    assert app.paused_queues() == ["b"] and not app.is_paused("a")
     with pytest.raises(ValueError):
-        pause_queue(app, "")
+        app.pause_queue("")
 
 
 def test_paused_set_follows_the_prefix(app: rpqueue.RPQueue, rcli: Any) -> None:
     other = rpqueue.new_rpqueue("pause-prefix-test", "other:")
     other.set_redis_connection(app.client)
-    pause_queue(other, "x")
-    assert paused_queues(other) == ["x"] and paused_queues(app) == []
+    other.pause_queue("x")
+    assert other.paused_queues() == ["x"] and app.paused_queues() == []
     assert rcli.smembers("other:paused") == {"x"}
 
 
@@ -66,14 +65,14 @@ def test_worker_skips_a_paused_queue_and_resumes_within_a_second(
         tmp_path: Path, serving: str) -> None:
     queues = ["held", "free"] if serving == "named" else []
     if serving == "named":
-        pause_queue(app, "held")
+        app.pause_queue("held")
         started.append(Worker(tmp_path, "pause_tasks", redis_url, queues))
     else:
         # Both queues known before the worker starts; paused while it runs.
         rpqueue.set_priority("held", 1)
         rpqueue.set_priority("free", 2)
         started.append(Worker(tmp_path, "pause_tasks", redis_url, queues))
-        pause_queue(app, "held")
+        app.pause_queue("held")
         time.sleep(1.2)  # workers re-read the paused set at least once a second
     for n in range(3):
         pause_tasks.held.execute(n)
@@ -85,7 +84,7 @@ def test_worker_skips_a_paused_queue_and_resumes_within_a_second(
     assert rcli.llen(k.ready) == 3
 
     resumed = time.time()
-    resume_queue(app, "held")
+    app.resume_queue("held")
     done = wait_until(lambda: r if len(r := runs(rcli, "held")) == 3 else None,
                       what="the resumed queue to be served")
     assert sorted(r["n"] for r in done) == [0, 1, 2]
@@ -97,8 +96,8 @@ def test_worker_skips_a_paused_queue_and_resumes_within_a_second(
 def test_a_worker_whose_queues_are_all_paused_idles_without_spinning(
         app: rpqueue.RPQueue, rcli: Any, redis_url: str, started: list[Worker],
         tmp_path: Path) -> None:
-    pause_queue(app, "held")
-    pause_queue(app, "free")
+    app.pause_queue("held")
+    app.pause_queue("free")
     started.append(Worker(tmp_path, "pause_tasks", redis_url, ["held", "free"], ["--threads", "2"]))
     pause_tasks.free.execute(1)
     time.sleep(0.5)
@@ -114,5 +113,5 @@ def test_a_worker_whose_queues_are_all_paused_idles_without_spinning(
     # Heartbeats and a paused-set read a second; a spinning worker makes thousands.
     assert calls(after) - calls(before) < 60
     assert runs(rcli, "free") == []
-    resume_queue(app, "free")
+    app.resume_queue("free")
     wait_until(lambda: len(runs(rcli, "free")) == 1, what="the resumed queue to be served")

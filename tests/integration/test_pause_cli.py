@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import rpqueue
+from rpqueue.storage.wire import FailMode
 from rpqueue import cli
-from rpqueue.pause import pause_queue, paused_queues, resume_queue
 
 LEGACYMODS = Path(__file__).resolve().parent / "legacymods"
 if str(LEGACYMODS) not in sys.path:
@@ -76,7 +76,7 @@ def test_pause_and_resume_commands_and_the_paused_column(
     assert run(capsys, "pause", "held", "later", "--url", redis_url) == (
         0, "paused 'held'\npaused 'later'\n")
     assert run(capsys, "pause", "held", "--url", redis_url) == (0, "'held' was already paused\n")
-    assert paused_queues(app) == ["held", "later"]
+    assert app.paused_queues() == ["held", "later"]
 
     code, table = run(capsys, "--url", redis_url)
     assert code == 0 and "paused" in table.splitlines()[1]  # the header
@@ -109,9 +109,9 @@ def _bury(app: rpqueue.RPQueue, n: int) -> None:
     """Dead-letter n tasks the way a worker does: take each, then fail it for good."""
     pause_tasks.held.execute_many([(i,) for i in range(n)])
     for _ in range(n):
-        taken = app.broker.take("held", 300).taken
+        taken = app.store.run(app.store.calls.take("held", 300)).taken
         assert taken is not None
-        app.broker.fail("held", taken.key, taken.token, "boom", True, "test")
+        app.store.run(app.store.calls.fail("held", taken.key, taken.token, "boom", FailMode.DEAD, "test"))
 
 
 def test_dead_requeue_shows_progress(app: rpqueue.RPQueue, redis_url: str,
@@ -131,7 +131,7 @@ def test_dead_requeue_shows_progress(app: rpqueue.RPQueue, redis_url: str,
 def test_flush_waits_for_tasks_with_progress(app: rpqueue.RPQueue, redis_url: str,
                                              capsys: pytest.CaptureFixture[str],
                                              started: list[Worker], tmp_path: Path) -> None:
-    pause_queue(app, "free")
+    app.pause_queue("free")
     started.append(Worker(tmp_path, "pause_tasks", redis_url, ["free"]))
     for n in range(20):
         pause_tasks.free.execute(n)
@@ -148,7 +148,7 @@ def test_flush_waits_for_tasks_with_progress(app: rpqueue.RPQueue, redis_url: st
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         time.sleep(0.8)
-        resume_queue(app, "free")
+        app.resume_queue("free")
         stdout, stderr = flush.communicate(timeout=30)
     finally:
         if flush.poll() is None:

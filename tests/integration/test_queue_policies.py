@@ -13,20 +13,20 @@ from typing import Any
 import policies
 import pytest
 from harness import Ledger, Workers, wait_until
+from rpqueue.storage.wire import PRIORITY_LIMIT
 
 import rpqueue
-from rpqueue.broker import PRIORITY_LIMIT
 
 
 def _take_all(app: rpqueue.RPQueue, queue: str) -> list[Any]:
     """Take (and finish) every waiting task of ``queue``; their first arguments in order."""
     out = []
     while True:
-        reply = app.broker.take(queue, 30)
+        reply = app.store.run(app.store.calls.take(queue, 30))
         if reply.taken is None:
             return out
         out.append(json.loads(reply.taken.raw)["args"][0])
-        app.broker.done(queue, reply.taken.key, reply.taken.token, "null", 0)
+        app.store.run(app.store.calls.done(queue, reply.taken.key, reply.taken.token, "null", 0))
 
 
 # -- per-message priority --------------------------------------------------------
@@ -108,7 +108,7 @@ def test_a_dead_letter_keeps_its_priority_when_requeued(app: rpqueue.RPQueue) ->
     policies.step.execute("third", priority=5)
     from rpqueue.admin import requeue_dead
 
-    assert requeue_dead(app, dead) == 1
+    assert requeue_dead(app.ctx, dead) == 1
     assert _take_all(app, "pq") == ["second", "first", "third"]
 
 
@@ -208,7 +208,7 @@ def test_bounded_queue_refuses_when_full(app: rpqueue.RPQueue) -> None:
     assert info.value.max_len == 2
     assert app.queue_info("pq")["waiting"] + app.queue_info("pq")["delayed"] == 2
     # A running task does not count: taking one makes room.
-    app.broker.take("pq", 30)
+    app.store.run(app.store.calls.take("pq", 30))
     policies.step.execute("c")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import atheris  # type: ignore[import-not-found]
 
 with atheris.instrument_imports():
-    from rpqueue.message import MalformedMessage, Message, decode
+    from rpqueue.storage.message import MalformedMessage, Message, decode
 
 
 def one_input(data: bytes) -> None:

@@ -27,7 +27,6 @@ from sec_helpers import Worker, documented_acl_line, wait_until, worker_argv
 import rpqueue
 from rpqueue import DEADLETTER_QUEUE, admin, cli
 from rpqueue.data import Data
-from rpqueue.pause import is_paused
 from rpqueue.registry import live_workers
 from rpqueue.task import TaskRef
 
@@ -148,7 +147,7 @@ def test_documented_acl_user_runs_everything_rpqueue_does(
 
     # Pausing and resuming a queue (workers read the paused set as they go).
     assert rpqueue.pause_queue("sec-hi") is True
-    assert rpqueue.paused_queues() == ["sec-hi"] and is_paused(app, "sec-hi")
+    assert rpqueue.paused_queues() == ["sec-hi"] and app.is_paused("sec-hi")
     sec_tasks.record.execute("held", _queue="sec-hi")
     time.sleep(0.2)
     assert rpqueue.resume_queue("sec-hi") is True
@@ -174,15 +173,15 @@ def test_documented_acl_user_runs_everything_rpqueue_does(
     by_name = app.call_task("sec_tasks.add", None, 1, 2)  # type: ignore[attr-defined]
     wait_until(lambda: by_name.status == "done")
     assert app.results([by_name.taskid]) == [3]  # type: ignore[attr-defined]
-    assert sorted(w["pid"] for w in live_workers(app)) == sorted(w.proc.pid for w in workers)
+    assert sorted(w["pid"] for w in live_workers(app.ctx)) == sorted(w.proc.pid for w in workers)
 
     # Dead letters: read, requeue (it dies again), purge.
-    records = admin.dead_records(app)
+    records = admin.dead_records(app.ctx)
     assert [r["id"] for r in records] == [dead.taskid]
-    assert admin.requeue_dead(app, records) == 1
-    wait_until(lambda: admin.dead_records(app) and dead.status == "done",
+    assert admin.requeue_dead(app.ctx, records) == 1
+    wait_until(lambda: admin.dead_records(app.ctx) and dead.status == "done",
                message="requeued task dead again")
-    assert admin.delete_dead(app, admin.dead_records(app)) == 1
+    assert admin.delete_dead(app.ctx, admin.dead_records(app.ctx)) == 1
 
     # The periodic task's scheduler ran under the same user.
     wait_until(lambda: notes(rcli, "tick"), message="a periodic run")
@@ -196,13 +195,13 @@ def test_documented_acl_user_runs_everything_rpqueue_does(
     # The command line tool, as that user.
     conn = ["--url", url, "--prefix", ACL_PREFIX]
     sec_tasks.boom.execute("for-cli")
-    wait_until(lambda: admin.dead_records(app), message="a dead letter for the CLI")
+    wait_until(lambda: admin.dead_records(app.ctx), message="a dead letter for the CLI")
     for argv in (conn, [*conn, "--queue", "default", "--show-args"], ["schedule", *conn],
                  ["dead", *conn], ["dead", "requeue", *conn], ["workers", *conn]):
         assert cli.main(argv) == 0, argv
-    wait_until(lambda: admin.dead_records(app), message="requeued by the CLI, dead again")
+    wait_until(lambda: admin.dead_records(app.ctx), message="requeued by the CLI, dead again")
     assert cli.main(["dead", "purge", *conn]) == 0
-    assert admin.dead_records(app) == []
+    assert admin.dead_records(app.ctx) == []
     out = capsys.readouterr().out
     assert "purged 1 dead task(s)" in out
 
@@ -311,7 +310,7 @@ def test_acl_user_cannot_read_or_write_another_prefix(acl_server: ACLServer,
     with pytest.raises(NoPermissionError):
         TaskRef(app, "sec_tasks.add").execute(1, 2)
     with pytest.raises(NoPermissionError):
-        admin.dead_records(app, ["default"])
+        admin.dead_records(app.ctx, ["default"])
     with pytest.raises(NoPermissionError):
         Data("default", app=app).get_data(1)
 

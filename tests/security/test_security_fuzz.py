@@ -1,6 +1,6 @@
 """Issue #11: fuzzing the message decoding path.
 
-In process: ``rpqueue.message.decode`` on arbitrary bytes, arbitrary JSON
+In process: ``rpqueue.storage.message.decode`` on arbitrary bytes, arbitrary JSON
 values, message-shaped objects with arbitrary fields, mutated valid
 messages and deep nesting returns a Message or raises MalformedMessage,
 nothing else.
@@ -25,17 +25,17 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sec_helpers import Worker, wait_until, worker_argv
-
-import rpqueue
-from rpqueue import admin
-from rpqueue.message import (
+from rpqueue.storage.message import (
     MAX_MESSAGE_BYTES,
     MalformedMessage,
     Message,
     decode,
     encode_call,
 )
+from sec_helpers import Worker, wait_until, worker_argv
+
+import rpqueue
+from rpqueue import admin
 
 PREFIX = "fuzz:"
 QUEUE = "fuzz"
@@ -289,7 +289,7 @@ def test_a_real_worker_dead_letters_every_bad_message_and_keeps_going(
                     "upkeep failed"):
         assert trouble not in log, log
     # The inspection tools read whatever the fuzz left in the dead letters.
-    records = {r["id"]: r for r in admin.dead_records(rpqueue.default_app(), [QUEUE],
+    records = {r["id"]: r for r in admin.dead_records(rpqueue.default_app().ctx, [QUEUE],
                                                        limit=100_000)}
     for taskid, _ in batch:
         if taskid in dead_raw:
@@ -305,10 +305,10 @@ def test_dead_letters_with_non_utf8_ids_are_visible_to_the_inspection_tools(
     k = rpqueue.default_app().keys.queue(QUEUE)
     push_batch(client, [(b"bad-id-\xff", b"{not json"), (b"bad-id-ok", b"{not json")])
     wait_until(lambda: client.zcard(k.dead) == 2, message=lambda: worker.log())
-    listed = admin.dead_records(rpqueue.default_app(), [QUEUE])
+    listed = admin.dead_records(rpqueue.default_app().ctx, [QUEUE])
     assert len(listed) == 2, listed
     # ... and the tools can act on them: requeue one, purge the other.
     bad = [r for r in listed if r.get("rid") == b"bad-id-\xff"]
     assert len(bad) == 1 and bad[0]["id"] == "bad-id-\ufffd"
-    assert admin.delete_dead(rpqueue.default_app(), bad) == 1
+    assert admin.delete_dead(rpqueue.default_app().ctx, bad) == 1
     assert client.zcard(k.dead) == 1 and not client.hexists(k.deadmsg, b"bad-id-\xff")

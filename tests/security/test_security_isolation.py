@@ -32,7 +32,7 @@ class IsolatedApp:
         self.label = label
         self.app = rpqueue.new_rpqueue(f"sec-iso-{label}", f"{label}:")
         self.app.set_redis_url(url)
-        self.app._seen_queues.clear()  # the server was flushed since a previous test
+        self.app.store.forget_seen()  # the server was flushed since a previous test
         self.ran: list[tuple[str, Any]] = []
         app = self.app
 
@@ -56,7 +56,7 @@ class IsolatedApp:
 
     def start_worker(self) -> None:
         self.thread = threading.Thread(
-            target=run_threads, args=(self.app, None, 1, 0.5, self.stop), daemon=True,
+            target=run_threads, args=(self.app.ctx, None, 1, 0.5, self.stop), daemon=True,
             name=f"sec-iso-{self.label}")
         self.thread.start()
 
@@ -90,7 +90,7 @@ def test_two_prefixes_on_one_server_never_see_each_other(
     assert a.app.get_page("default", 0)[0]["id"] == ta.taskid  # type: ignore[attr-defined]
     assert [i["id"] for i in b.app.get_page("default", 0)] == [tb.taskid]  # type: ignore[attr-defined]
     # A task id is only known under its own prefix.
-    assert a.app.broker.status("default", tb.taskid) == "done"  # i.e. not there at all
+    assert a.app.store.run(app.store.calls.status("default", tb.taskid)) == "done"  # i.e. not there at all
     assert a.app.delete_item("default", tb.taskid) is False  # type: ignore[attr-defined]
     assert tb.status == "waiting"
 
@@ -109,18 +109,18 @@ def test_two_prefixes_on_one_server_never_see_each_other(
     # Dead letters.
     da = a.fail.execute(1)
     db = b.fail.execute(2)
-    wait_until(lambda: admin.dead_records(a.app) and admin.dead_records(b.app),
+    wait_until(lambda: admin.dead_records(a.app.ctx) and admin.dead_records(b.app.ctx),
                message="both dead-lettered")
-    assert [r["id"] for r in admin.dead_records(a.app)] == [da.taskid]
-    assert [r["id"] for r in admin.dead_records(b.app)] == [db.taskid]
+    assert [r["id"] for r in admin.dead_records(a.app.ctx)] == [da.taskid]
+    assert [r["id"] for r in admin.dead_records(b.app.ctx)] == [db.taskid]
     assert [r["id"] for r in a.app.read_deadletter()] == [da.taskid]  # type: ignore[attr-defined]
     tasks_dead_b = Data(rpqueue.DEADLETTER_QUEUE, is_tasks=True, app=b.app).get_data(
         10, vis_timeout=-1)
     assert list(tasks_dead_b) == [db.taskid]
     # Requeueing a's dead letters never touches b's.
-    assert admin.requeue_dead(a.app, admin.dead_records(a.app)) == 1
+    assert admin.requeue_dead(a.app.ctx, admin.dead_records(a.app.ctx)) == 1
     wait_until(lambda: len(a.ran) == 3, message="a's dead task ran again")
-    assert [r["id"] for r in admin.dead_records(b.app)] == [db.taskid]
+    assert [r["id"] for r in admin.dead_records(b.app.ctx)] == [db.taskid]
 
     # Queue lists, priorities, per-queue stats, the task registry, workers.
     b.only.execute("x")
@@ -134,9 +134,9 @@ def test_two_prefixes_on_one_server_never_see_each_other(
     assert set(b.app.read_registry()) == {"shared.work", "shared.fail", "only.b"}
     assert "only.a" not in b.app.known_tasks  # type: ignore[attr-defined]
     assert b.app.get_task("only.a") is None  # type: ignore[attr-defined]
-    wait_until(lambda: live_workers(a.app) and live_workers(b.app))
-    assert len(live_workers(a.app)) == 1 and len(live_workers(b.app)) == 1
-    assert live_workers(a.app)[0]["id"] != live_workers(b.app)[0]["id"]
+    wait_until(lambda: live_workers(a.app.ctx) and live_workers(b.app.ctx))
+    assert len(live_workers(a.app.ctx)) == 1 and len(live_workers(b.app.ctx)) == 1
+    assert live_workers(a.app.ctx)[0]["id"] != live_workers(b.app.ctx)[0]["id"]
 
     # Data queues of the same name.
     qa, qb = Data("shared-data", app=a.app), Data("shared-data", app=b.app)

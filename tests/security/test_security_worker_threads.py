@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 import rpqueue
-from rpqueue import direct as direct_module
+from rpqueue.storage import direct as direct_module
 from rpqueue.worker.process import run_threads
 
 
@@ -49,7 +49,7 @@ def test_each_worker_thread_uses_its_own_direct_connection(
 
     handles = nap.execute_many([() for _ in range(60)])
     stop = threading.Event()
-    runner = threading.Thread(target=run_threads, args=(app, ["default"], 3, 0.5, stop),
+    runner = threading.Thread(target=run_threads, args=(app.ctx, ["default"], 3, 0.5, stop),
                               daemon=True)
     runner.start()
     try:

@@ -65,7 +65,7 @@ def enqueue(rpq: RPQueue, name: str, queue: str, *args: Any, delay: float = 0,
             **kwargs: Any) -> EnqueuedTask:
     """Queue a call by task name, as a producer that does not import the task would:
     with the settings a worker published for it (use_dead, attempts ...), if any."""
-    published = admin.get_task(rpq, name)
+    published = admin.get_task(rpq.ctx, name)
     ref = published if published is not None else TaskRef(rpq, name, queue=queue)
     return ref.execute(*args, delay=delay, _queue=queue, **kwargs)
 

@@ -16,9 +16,10 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import admin
-from ..broker import text
-from ..message import MalformedMessage, decode
 from ..registry import STALE
+from ..settings import parse_limit
+from ..storage.message import MalformedMessage, decode
+from ..storage.wire import text
 from ..worker.scheduling import read_settings
 
 if TYPE_CHECKING:
@@ -123,9 +124,9 @@ def queue_overview(rpq: RPQueue, sampler: RateSampler | None = None) -> dict[str
         rows.append({"name": name, "waiting": int(waiting), "delayed": int(delayed),
                      "running": int(running), "dead": int(dead), "seen": seen.get(name),
                      "priority": priorities.get(name), "stats": stats,
-                     "limit": admin._limit(conf)})
+                     "limit": parse_limit(conf)})
     # Anti-starvation settings as workers read them (worker/scheduling.py).
-    scheduling = read_settings(rpq)
+    scheduling = read_settings(rpq.ctx)
     for row in rows:
         row["weight"] = scheduling.weight(row["name"])
     if sampler is not None:
@@ -146,7 +147,7 @@ def queue_items(rpq: RPQueue, queue: str, page: int, per_page: int) -> dict[str,
     pipe.zcard(k.prio)
     waiting, delayed, running, prio = pipe.execute()
     waiting = int(waiting) + int(prio)
-    items = admin.get_page(rpq, queue, page, per_page)
+    items = admin.get_page(rpq.ctx, queue, page, per_page)
     return {"now": rpq.redis_time(), "queue": queue, "page": page,
             "per_page": per_page, "total": int(waiting) + int(delayed), "waiting": int(waiting),
             "delayed": int(delayed), "running": int(running), "items": items}
@@ -166,7 +167,7 @@ def dead_letters(rpq: RPQueue, queue: str | None = None, limit: int = 100) -> di
     for name in queues:
         pipe.zcard(rpq.keys.queue(name).dead)
     total = sum(int(n) for n in pipe.execute()) if queues else 0
-    records = admin.dead_records(rpq, queues, limit) if total else []
+    records = admin.dead_records(rpq.ctx, queues, limit) if total else []
     return {"total": total, "items": [_public_dead(r) for r in records]}
 
 
@@ -304,6 +305,6 @@ def dead_action(rpq: RPQueue, action: DeadAction, targets: Iterable[tuple[str, s
                     skipped += 1
                     continue
                 records.append({"queue": q, "id": taskid, "name": name})
-            done += admin.requeue_dead(rpq, records)
+            done += admin.requeue_dead(rpq.ctx, records)
     key = "requeued" if action == "requeue" else "deleted"
     return {key: done, "skipped": skipped}

@@ -54,7 +54,7 @@ def serve(url: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_
               file=sys.stderr)
         return 2
     from ..app import ENV_URL, RPQueue
-    from ..keys import DEFAULT_PREFIX
+    from ..storage.keys import DEFAULT_PREFIX
 
     if token is None:
         token = os.environ.get(ENV_TOKEN) or None

@@ -39,17 +39,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import NoScriptError, ResponseError
-
-from ..connection import RETRYABLE_ERRORS
-from ..errors import TaskAborted, TimeLimitExceeded, translate
-from ..message import Message
+from ..errors import TaskAborted, TimeLimitExceeded
+from ..storage.connection import RETRYABLE_ERRORS
+from ..storage.message import Message
 from .runner import FailurePlan, Finished, _current, log, plan_failure
 from .scheduling import bound
 
 if TYPE_CHECKING:
-    from ..app import RPQueue
-    from ..broker import Call, Taken
+    from ..context import Context
+    from ..storage.calls import Call, Taken
     from ..task import Task
     from .runner import Runner, Running
 
@@ -158,13 +156,9 @@ class AsyncLane:
             return
         _prefetching.reserved = n
         try:
-            call = app.broker.take_call(queue_name, app.running_lease)
-            pipe = app.client.pipeline(transaction=False)
-            for _ in range(n):
-                pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys,
-                                     *call.args)
+            call = app.store.calls.take(queue_name, app.running_lease)
             try:
-                replies = pipe.execute(raise_on_error=False)
+                replies = app.store.pipeline([call] * n)
             except Exception as exc:
                 # As for any take whose reply was lost: the lease rules decide
                 # what becomes of what it took. The worker's next take reports
@@ -174,7 +168,7 @@ class AsyncLane:
             # NOSCRIPT and the like: that take did not run. Every other reply
             # counts: a task queued between two of these takes comes after
             # an empty one.
-            takes = [call.parse(r).taken for r in replies if not isinstance(r, Exception)]
+            takes = [r.taken for r in replies if not isinstance(r, Exception)]
             if policy is not None:
                 got_n = sum(1 for t in takes if t is not None)
                 scheduler.prefetched(queue_name, served, got_n, got_n < len(takes))
@@ -331,11 +325,11 @@ class AsyncLane:
         for outcome in batch:
             run = outcome.run
             runner, taken, task = run.runner, run.taken, run.task
-            broker = runner.app.broker
+            calls_of = runner.app.store.calls
             try:
                 if outcome.error is None:
                     f = runner.finished(taken, task, outcome.value, run.running)
-                    calls.append((outcome, broker.done_call(
+                    calls.append((outcome, calls_of.done(
                         taken.queue, taken.key, taken.token, f.result, task.save_results), f))
                     continue
                 runner.log_failure(taken, task, outcome.error)
@@ -343,12 +337,12 @@ class AsyncLane:
                 if plan.fresh_call is not None:
                     # The 0/1 retry: a new call, then this one is done.
                     runner.requeue_fresh(task, run.message, plan.fresh_call)
-                    calls.append((outcome, broker.done_call(
+                    calls.append((outcome, calls_of.done(
                         taken.queue, taken.key, taken.token, "null", 0), plan))
                     continue
-                calls.append((outcome, broker.fail_call(
-                    taken.queue, taken.key, taken.token, plan.error, False, plan.reason,
-                    plan.delay, plan.final), plan))
+                calls.append((outcome, calls_of.fail(
+                    taken.queue, taken.key, taken.token, plan.error, plan.mode, plan.reason,
+                    plan.delay), plan))
             except Exception:
                 log.exception("reporting async task %s failed", taken.id)
         if not calls:
@@ -389,37 +383,6 @@ class AsyncLane:
         self._report_wake.put(False)
 
 
-def _run_calls(app: RPQueue, calls: list[Call[Any]]) -> list[Any]:
-    """Run script calls in one pipelined round trip; each reply parsed, or its error.
-
-    Each is the EVALSHA ``Broker.run`` sends; a script Redis lost (NOSCRIPT:
-    not run) goes through ``Broker.run``, which loads it. On Redis Cluster,
-    whose keys may live on different nodes, each goes through ``Broker.run``.
-    """
-    broker = app.broker
-    if len(calls) == 1 or app.cluster:
-        out: list[Any] = []
-        for call in calls:
-            try:
-                out.append(broker.run(call))
-            except Exception as exc:
-                out.append(exc)
-        return out
-    pipe = app.client.pipeline(transaction=False)
-    for call in calls:
-        pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
-    replies = pipe.execute(raise_on_error=False)
-    out = []
-    for call, reply in zip(calls, replies):
-        try:
-            if isinstance(reply, NoScriptError):
-                out.append(broker.run(call))
-            elif isinstance(reply, ResponseError):
-                out.append(translate(reply, call.what or call.script.name))
-            elif isinstance(reply, Exception):
-                out.append(reply)
-            else:
-                out.append(call.parse(reply))
-        except Exception as exc:
-            out.append(exc)
-    return out
+def _run_calls(app: Context, calls: list[Call[Any]]) -> list[Any]:
+    """Run script calls in one pipelined round trip; each reply parsed, or its error."""
+    return app.store.pipeline(list(calls))

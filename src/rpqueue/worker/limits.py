@@ -21,10 +21,11 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import SoftTimeLimitExceeded, TaskAborted, TimeLimitExceeded
+from ..storage.wire import FailMode, FailOutcome
 from .runner import Runner, Running, _safe
 
 if TYPE_CHECKING:
-    from ..app import RPQueue
+    from ..context import Context
 
 log = logging.getLogger("rpqueue.worker")
 
@@ -42,7 +43,7 @@ def raise_in_thread(thread_id: int, exc: type[BaseException]) -> bool:
 
 
 class Monitor:
-    def __init__(self, app: RPQueue, runner: Runner, stop: threading.Event) -> None:
+    def __init__(self, app: Context, runner: Runner, stop: threading.Event) -> None:
         self.app = app
         self.runner = runner
         self.stop = stop
@@ -95,9 +96,10 @@ class Monitor:
         """The task ignored the exception (a C call?): record it and, if supervised, exit."""
         error = f"did not stop {GRACE}s after its time limit of {r.task.timeout}s"
         self.app.emit("after_task", r, None, TimeLimitExceeded(error))
-        code = self.app.broker.fail(r.queue, r.taskid, r.token, error, False,
-                                    "time limit exceeded")
-        if code == 3:
+        store = self.app.store
+        code = store.run(store.calls.fail(r.queue, r.taskid, r.token, error, FailMode.RETRY,
+                                          "time limit exceeded"))
+        if code == FailOutcome.DEAD:
             self.app.emit("on_dead", r.task, r.taskid, "time limit exceeded", error)
         if os.environ.get(SUPERVISED_ENV):
             log.error("task %s (%s) is stuck past its time limit; restarting this worker "
@@ -127,7 +129,7 @@ class Monitor:
                     self._fire(key, r, "abort", TaskAborted)
 
 
-def start_monitor(app: RPQueue, runner: Runner, stop: threading.Event) -> threading.Thread:
+def start_monitor(app: Context, runner: Runner, stop: threading.Event) -> threading.Thread:
     thread = threading.Thread(target=Monitor(app, runner, stop).run, name="rpqueue-monitor",
                               daemon=True)
     thread.start()

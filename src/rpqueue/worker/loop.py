@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import ConnectionError, TimeoutError
 
-from ..broker import Taken, TakeReply, text
-from ..connection import RETRYABLE_ERRORS, socket_timeout
+from ..storage.calls import Taken, TakeReply
+from ..storage.connection import RETRYABLE_ERRORS, socket_timeout
+from ..storage.wire import text
 from .runner import Finished, Runner
 from .scheduling import Scheduler, bind, parse_settings
 
 if TYPE_CHECKING:
-    from ..app import RPQueue
-    from ..direct import Direct
+    from ..context import Context
+    from ..storage.direct import Direct
 
 log = logging.getLogger("rpqueue.worker")
 
@@ -55,7 +56,7 @@ class QueueList:
     tries them in for one take.
     """
 
-    def __init__(self, app: RPQueue, queues: list[str] | None) -> None:
+    def __init__(self, app: Context, queues: list[str] | None) -> None:
         self.app = app
         self.fixed = app.ordered_queues(queues) if queues else None
         self._queues: list[str] = []
@@ -126,7 +127,7 @@ class Waker:
     worker threads through an Event. Neither way polls.
     """
 
-    def __init__(self, app: RPQueue, queues: QueueList, stop: threading.Event) -> None:
+    def __init__(self, app: Context, queues: QueueList, stop: threading.Event) -> None:
         self.app = app
         self.queues = queues
         self.stop = stop
@@ -163,7 +164,7 @@ class Waker:
             return None
         pipe = self.app.client.pipeline(transaction=False)
         pipe.blpop(wake_keys, timeout=timeout)
-        take = self.app.broker.take_call(queues[0], self.app.running_lease) if queues else None
+        take = self.app.store.calls.take(queues[0], self.app.running_lease) if queues else None
         if take is not None:
             pipe.execute_command("EVALSHA", take.script.sha, len(take.keys), *take.keys,
                                  *take.args)
@@ -208,7 +209,7 @@ class Waker:
 
 
 class Worker:
-    def __init__(self, app: RPQueue, queues: QueueList, runner: Runner,
+    def __init__(self, app: Context, queues: QueueList, runner: Runner,
                  stop: threading.Event, waker: Waker) -> None:
         self.app = app
         self.queues = queues
@@ -220,7 +221,7 @@ class Worker:
         self.pending: Finished | None = None
 
     def run(self) -> None:
-        self.direct = self.app.direct()
+        self.direct = self.app.store.clients.direct()
         # For the asyncio lane's batched takes, which run inside this thread's.
         bind(self.queues.scheduler, self.queues)
         backoff = 0.1
@@ -258,9 +259,9 @@ class Worker:
                 # the mode picks): writing the outcome and taking the next
                 # task in one script skips no priority.
                 try:
-                    ok, reply = self.app.broker.finish_take(
+                    ok, reply = self.app.store.run(self.app.store.calls.finish_take(
                         queues[0], finished.taken, finished.result, finished.task.save_results,
-                        self.app.running_lease, self.direct)
+                        self.app.running_lease), self.direct)
                 except RETRYABLE_ERRORS:
                     self.pending = finished
                     raise
@@ -277,7 +278,8 @@ class Worker:
                     self.pending = finished
                     raise
         for i in range(start, len(queues)):
-            reply = self.app.broker.take(queues[i], self.app.running_lease, self.direct)
+            reply = self.app.store.run(self.app.store.calls.take(queues[i], self.app.running_lease),
+                                           self.direct)
             if reply.taken is not None:
                 self.queues.record(queues, i)
                 self._run(reply.taken)
@@ -302,7 +304,7 @@ class Worker:
         if woke is not None and woke.taken is not None:
             if self.stop.is_set():
                 # Taken on waking, but the worker is stopping: give it back.
-                self.app.broker.release(woke.taken)
+                self.app.store.run(self.app.store.calls.release(woke.taken))
                 return
             self.queues.record(queues, 0)
             self._run(woke.taken)

@@ -28,7 +28,7 @@ from .loop import MAX_IDLE, QueueList, Waker, Worker, nap
 from .runner import Runner
 
 if TYPE_CHECKING:
-    from ..app import RPQueue
+    from ..context import Context
 
 log = logging.getLogger("rpqueue.worker")
 
@@ -60,7 +60,7 @@ def _on_stop(stop: threading.Event) -> None:
         signal.signal(sig, handler)
 
 
-def _wait_for_redis(app: RPQueue, stop: threading.Event) -> bool:
+def _wait_for_redis(app: Context, stop: threading.Event) -> bool:
     backoff = 0.1
     while not stop.is_set():
         try:
@@ -78,7 +78,7 @@ def _wait_for_redis(app: RPQueue, stop: threading.Event) -> bool:
     return False
 
 
-def _upkeep(app: RPQueue, runner: Runner, queues: QueueList, stop: threading.Event,
+def _upkeep(app: Context, runner: Runner, queues: QueueList, stop: threading.Event,
             info: WorkerInfo) -> None:
     """Heartbeat, renew leases of running 0/1 tasks, mark served queues as seen."""
     every = max(1.0, min(60.0, app.running_lease / 3))
@@ -108,7 +108,7 @@ def _upkeep(app: RPQueue, runner: Runner, queues: QueueList, stop: threading.Eve
 
 
 def run_threads(
-    app: RPQueue,
+    app: Context,
     queues: list[str] | None = None,
     threads: int = 1,
     wait: float = 1,
@@ -137,7 +137,7 @@ def run_threads(
     start_scheduler(app, stop)
     start_monitor(app, runner, stop)
     log.info("worker pid %d serving %s with %d thread(s) on %s", os.getpid(),
-             ", ".join(queues) if queues else "all queues", threads, app.describe_connection())
+             ", ".join(queues) if queues else "all queues", threads, app.store.clients.describe())
     while not stop.wait(0.5):
         pass
     # Idle threads may sit in a blocking pop for up to a second; only the
@@ -161,7 +161,7 @@ def run_threads(
     return 0
 
 
-def _child(app: RPQueue, queues: list[str] | None, threads: int, wait: float,
+def _child(app: Context, queues: list[str] | None, threads: int, wait: float,
            success_level: int, async_concurrency: int) -> None:
     os.environ[SUPERVISED_ENV] = "1"
     os._exit(run_threads(app, queues, threads, wait, success_level=success_level,
@@ -169,7 +169,7 @@ def _child(app: RPQueue, queues: list[str] | None, threads: int, wait: float,
 
 
 def supervise(
-    app: RPQueue, queues: list[str] | None, processes: int, threads: int, wait: float,
+    app: Context, queues: list[str] | None, processes: int, threads: int, wait: float,
     success_level: int = logging.DEBUG, async_concurrency: int = 100,
     on_exit: Callable[[int], None] | None = None,
 ) -> int:
@@ -210,7 +210,7 @@ def supervise(
 
 
 def execute_tasks(
-    app: RPQueue,
+    app: Context,
     queues: list[str] | None = None,
     threads_per_process: int = 1,
     processes: int = 1,

@@ -19,12 +19,13 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..broker import Taken
 from ..errors import SoftTimeLimitExceeded, TaskAborted, TimeLimitExceeded
-from ..message import MalformedMessage, Message, decode, encode_result
+from ..storage.calls import Taken
+from ..storage.message import MalformedMessage, Message, decode, encode_result
+from ..storage.wire import FailMode, FailOutcome
 
 if TYPE_CHECKING:
-    from ..app import RPQueue
+    from ..context import Context
     from ..task import Task
     from .aio import AsyncLane
 
@@ -41,7 +42,7 @@ def _safe(value: str, limit: int = 200) -> str:
 class Running:
     """The task being run, as seen by the task itself (``rpqueue.current_task()``)."""
 
-    app: RPQueue
+    app: Context
     queue: str
     taskid: str
     token: str
@@ -59,7 +60,8 @@ class Running:
 
     def extend(self, seconds: float) -> bool:
         """Keep the lease for ``seconds`` more from now; False if it was already lost."""
-        return self.app.broker.extend(self.queue, self.taskid, self.token, seconds) > 0
+        return self.app.store.run(self.app.store.calls.extend(self.queue, self.taskid, self.token,
+                                                              seconds)) > 0
 
 
 @dataclass
@@ -99,6 +101,10 @@ class FailurePlan:
     delay: float = 0.0  # backoff before the next attempt (visibility-timeout tasks)
     fresh_call: float | None = None  # 0/1 task: queue a new call after this many seconds
 
+    @property
+    def mode(self) -> FailMode:
+        return FailMode.FINAL if self.final else FailMode.RETRY
+
 
 def plan_failure(task: Task, message: Message, taken: Taken, exc: BaseException) -> FailurePlan:
     error = error_text(exc)
@@ -131,7 +137,7 @@ def error_text(exc: BaseException) -> str:
 
 
 class Runner:
-    def __init__(self, app: RPQueue, success_level: int = logging.DEBUG,
+    def __init__(self, app: Context, success_level: int = logging.DEBUG,
                  async_concurrency: int = 100) -> None:
         self.app = app
         self.success_level = success_level
@@ -147,7 +153,9 @@ class Runner:
         self._is_async: dict[Task, bool] = {}
 
     def _fail(self, taken: Taken, error: str, force: bool, reason: str) -> int:
-        return self.app.broker.fail(taken.queue, taken.key, taken.token, error, force, reason)
+        mode = FailMode.DEAD if force else FailMode.RETRY
+        return self.app.store.run(self.app.store.calls.fail(taken.queue, taken.key, taken.token,
+                                                            error, mode, reason))
 
     def count(self, what: str, delta: int = 1) -> None:
         with self._lock:
@@ -249,13 +257,13 @@ class Runner:
     def failed(self, taken: Taken, task: Task, message: Message, exc: BaseException) -> None:
         self.log_failure(taken, task, exc)
         plan = plan_failure(task, message, taken, exc)
-        broker = self.app.broker
+        store = self.app.store
         if plan.fresh_call is not None:
             self.requeue_fresh(task, message, plan.fresh_call)
-            broker.done(taken.queue, taken.key, taken.token, "null", 0)
+            store.run(store.calls.done(taken.queue, taken.key, taken.token, "null", 0))
             return
-        code = broker.fail(taken.queue, taken.key, taken.token, plan.error, False, plan.reason,
-                           plan.delay, plan.final)
+        code = store.run(store.calls.fail(taken.queue, taken.key, taken.token, plan.error,
+                                          plan.mode, plan.reason, plan.delay))
         self.after_fail(taken, task, plan, code)
 
     def requeue_fresh(self, task: Task, message: Message, delay: float) -> None:
@@ -264,9 +272,9 @@ class Runner:
         self.app.emit("on_retry", task, message.id, delay)
 
     def after_fail(self, taken: Taken, task: Task, plan: FailurePlan, code: int) -> None:
-        if code == 2:
+        if code == FailOutcome.RETRIED:
             self.app.emit("on_retry", task, taken.id, plan.delay)
-        elif code == 3:
+        elif code == FailOutcome.DEAD:
             self.app.emit("on_dead", task, taken.id, plan.reason, plan.error)
 
     def log_failure(self, taken: Taken, task: Task, exc: BaseException) -> None:
@@ -286,7 +294,8 @@ class Runner:
     def finish(self, f: Finished) -> None:
         """Write a finished task's outcome on its own."""
         t = f.taken
-        self.report(f, self.app.broker.done(t.queue, t.key, t.token, f.result, f.task.save_results))
+        self.report(f, self.app.store.run(self.app.store.calls.done(
+            t.queue, t.key, t.token, f.result, f.task.save_results)))
 
     def report(self, f: Finished, recorded: bool) -> None:
         task, taken = f.task, f.taken

@@ -39,11 +39,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..broker import text
-from ..connection import RETRYABLE_ERRORS
+from ..storage.connection import RETRYABLE_ERRORS
+from ..storage.wire import text
 
 if TYPE_CHECKING:
-    from ..app import RPQueue
+    from ..context import Context
 
 log = logging.getLogger("rpqueue.worker")
 
@@ -116,7 +116,7 @@ def parse_settings(raw: Mapping[Any, Any], raw_weights: Mapping[Any, Any]) -> Se
     return Settings(mode, age, weights)
 
 
-def read_settings(app: RPQueue) -> Settings:
+def read_settings(app: Context) -> Settings:
     pipe = app.client.pipeline(transaction=False)
     pipe.hgetall(app.keys.scheduling)
     pipe.hgetall(app.keys.weights)
@@ -225,12 +225,12 @@ class Aging:
             self.aged.pop(q, None)
 
 
-def peek_ages(app: RPQueue, queues: Sequence[str]) -> list[Any]:
+def peek_ages(app: Context, queues: Sequence[str]) -> list[Any]:
     """(now_ms, since_ms) of each queue, or the exception its peek raised,
     in one pipelined round trip (one per queue on Redis Cluster)."""
     from .aio import _run_calls
 
-    return _run_calls(app, [app.broker.peek_call(q) for q in queues])
+    return _run_calls(app, [app.store.calls.peek(q) for q in queues])
 
 
 # -- one worker process ------------------------------------------------------------
@@ -239,7 +239,7 @@ def peek_ages(app: RPQueue, queues: Sequence[str]) -> list[Any]:
 class Scheduler:
     """The settings and the policy state of one worker process, for all its threads."""
 
-    def __init__(self, app: RPQueue) -> None:
+    def __init__(self, app: Context) -> None:
         self.app = app
         self.settings = Settings()
         self.weighted = Weighted()

@@ -198,4 +198,4 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def dead_records(app: rpqueue.RPQueue, queue: str) -> list[dict[str, Any]]:
     from rpqueue import admin
 
-    return admin.dead_records(app, [queue])
+    return admin.dead_records(app.ctx, [queue])

@@ -25,7 +25,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from redis.exceptions import (
     AskError,
@@ -38,13 +38,9 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from .broker import call_taskids
+from ..errors import NotDurable, translate
+from .calls import Call, call_taskids
 from .connection import is_cluster, socket_timeout
-from .errors import NotDurable, translate
-
-if TYPE_CHECKING:
-    from .app import RPQueue
-    from .broker import Call
 
 T = TypeVar("T")
 
@@ -117,11 +113,8 @@ def _finish(call: Call[T], replies: list[Any], want: Durability) -> T:
     return result
 
 
-def run_durable(app: RPQueue, call: Call[T]) -> T:
-    """Run an enqueue call and WAIT for ``app.durable.replicas`` in one round trip."""
-    want = app.durable
-    assert want is not None
-    client = app.client
+def run_durable(client: Any, want: Durability, call: Call[T]) -> T:
+    """Run an enqueue call and WAIT for ``want.replicas`` in one round trip."""
     _check_timeout(client, want)
     cluster = is_cluster(client)
     for attempt in range(ATTEMPTS):
@@ -168,11 +161,8 @@ def _refresh(client: Any) -> None:
         pass
 
 
-async def arun_durable(app: RPQueue, call: Call[T]) -> T:
+async def arun_durable(client: Any, want: Durability, call: Call[T]) -> T:
     """``run_durable`` on the asyncio client."""
-    want = app.durable
-    assert want is not None
-    client = app.aclient()
     _check_timeout(client, want)
     cluster = is_cluster(client)
     for attempt in range(ATTEMPTS):

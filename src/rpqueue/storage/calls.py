@@ -1,0 +1,224 @@
+"""Call builders: every script call as a ``Call`` value, nothing sent.
+
+A ``Call`` holds the script, its keys, its arguments and how to read its
+reply; ``executor.Executor`` runs it (sync, async, on a held connection, in
+a pipeline or durably), so building a call and sending it never mix. The
+builders need only the key layout, which keeps them testable without Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .keys import Keys, QueueKeys
+from .scripts import LuaScript, scripts
+from .wire import CancelOutcome, EnqueueStatus, FailMode, FailOutcome, ms, text
+
+# How many due delayed tasks / expired leases one take handles at most.
+MAINTENANCE_BATCH = 100
+
+T = TypeVar("T")
+
+
+@dataclass
+class Taken:
+    """A task a worker holds a lease on."""
+
+    queue: str
+    id: str
+    raw: bytes | str
+    token: str
+    # The id exactly as Redis holds it: an id that is not UTF-8 must be sent
+    # back byte for byte to finish or dead-letter its task.
+    rid: bytes | str = ""
+
+    @property
+    def key(self) -> bytes | str:
+        return self.rid or self.id
+
+
+@dataclass
+class TakeReply:
+    taken: Taken | None
+    now_ms: int
+    next_ms: int  # earliest pending due time or lease deadline, -1 if none
+
+
+@dataclass
+class Call(Generic[T]):
+    script: LuaScript
+    keys: list[str]
+    args: list[Any]
+    parse: Callable[[Any], T]
+    # Names the subject in a refused-write error; a function when building
+    # the text would cost more than the call it describes (execute()).
+    label: str | Callable[[], str] = ""
+
+    @property
+    def what(self) -> str:
+        return self.label() if callable(self.label) else self.label
+
+
+def _take_reply(queue: str, reply: list[Any]) -> TakeReply:
+    got, raw, token, now, next_ms = reply[:5]
+    taken = Taken(queue, text(got), raw, text(token), got) if got else None
+    return TakeReply(taken, int(now), int(next_ms))
+
+
+@dataclass
+class Enqueued:
+    """What an enqueue did: ``status`` as the enqueue scripts return it
+    (an ``EnqueueStatus``) and its detail: the id of
+    the live task holding the unique key (DUPLICATE) or the queue's max_len (FULL)."""
+
+    status: int
+    detail: str | int | None = None
+
+
+def _enqueued(reply: list[Any]) -> Enqueued:
+    status = int(reply[0])
+    detail = reply[2] if len(reply) > 2 and reply[2] is not None else None
+    if status == EnqueueStatus.DUPLICATE:
+        return Enqueued(status, text(detail))
+    return Enqueued(status, int(detail) if detail is not None else None)
+
+
+def _many(reply: list[Any]) -> list[Enqueued]:
+    # A duplicate comes back as the holder's id, every other outcome as its status.
+    return [Enqueued(r) if isinstance(r, int) else Enqueued(EnqueueStatus.DUPLICATE, text(r)) for r in reply]
+
+
+def call_taskids(call: Call[Any]) -> list[str]:
+    """The task ids an enqueue call queues (its argument layout is built in Calls.enqueue_many)."""
+    if call.script is scripts().enqueue_many:
+        # After five head arguments: id, message pairs, or triples with '*'.
+        step = 3 if call.args[4] == "*" else 2
+        return [str(i) for i in call.args[5::step]]
+    return [str(call.args[0])]
+
+
+class Calls:
+    """Builds the calls of the task queues under one key layout."""
+
+    def __init__(self, keys: Callable[[], Keys], max_message_bytes: Callable[[], int]) -> None:
+        # Getters, not values: set_key_prefix() and the message limit may
+        # change after the builders are made.
+        self._keys = keys
+        self._max = max_message_bytes
+        self.s = scripts()
+        self._ekeys: dict[str, list[str]] = {}
+
+    def _q(self, queue: str) -> QueueKeys:
+        return self._keys().queue(queue)
+
+    # -- producing -------------------------------------------------------------
+
+    def _enqueue_keys(self, k: QueueKeys) -> list[str]:
+        keys = self._ekeys.get(k.queue)
+        if keys is None or keys[0] != k.ready:
+            keys = [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases, k.prio, k.conf,
+                    k.uniq, k.dead, k.deadmsg]
+            self._ekeys[k.queue] = keys
+        return keys
+
+    def enqueue(self, queue: str, taskid: str, message: str, delay: float,
+                meta: str, unique_for: float = 0, fresh: bool = False) -> Call[Enqueued]:
+        """``fresh``: the id was just made by new_id() (cannot be pending or running)."""
+        return Call(self.s.enqueue, self._enqueue_keys(self._q(queue)),
+                    [taskid, message, ms(delay), meta, self._max(),
+                     ms(unique_for), 1 if fresh else 0],
+                    _enqueued, lambda: f"task {taskid} for queue {queue!r}")
+
+    def enqueue_many(self, queue: str, items: list[tuple[str, str, str]], delay: float,
+                     unique_for: float = 0, fresh: bool = False,
+                     chunk: int = 2000) -> list[Call[list[Enqueued]]]:
+        """One script call per ``chunk`` (id, message, meta) items."""
+        keys = self._enqueue_keys(self._q(queue))
+        calls = []
+        for start in range(0, len(items), chunk):
+            part = items[start:start + chunk]
+            shared = part[0][2] if part else ""
+            flat: list[str] = []
+            if all(meta == shared for _, _, meta in part):
+                for taskid, message, _ in part:
+                    flat += (taskid, message)
+            else:
+                shared = "*"
+                for item in part:
+                    flat += item
+            head = [ms(delay), self._max(), ms(unique_for), 1 if fresh else 0, shared]
+            calls.append(Call(self.s.enqueue_many, keys, head + flat, _many,
+                              f"batch of {len(part)} tasks for queue {queue!r}"))
+        return calls
+
+    def peek(self, queue: str) -> Call[tuple[int, int]]:
+        """(Redis now, time since which the queue's next task has waited or -1), in ms."""
+        k = self._q(queue)
+        return Call(self.s.peek, [k.ready, k.prio, k.msg, k.delayed, k.leases], [],
+                    lambda r: (int(r[0]), int(r[1])))
+
+    # -- consuming -------------------------------------------------------------
+
+    def take(self, queue: str, running_lease: float) -> Call[TakeReply]:
+        k = self._q(queue)
+        return Call(self.s.take,
+                    [k.ready, k.msg, k.delayed, k.leases, k.meta, k.wake, k.dead, k.deadmsg,
+                     k.stats, k.prio, k.uniq],
+                    [ms(running_lease), MAINTENANCE_BATCH], lambda r: _take_reply(queue, r))
+
+    def finish_take(self, queue: str, taken: Taken, result: str, keep: float,
+                    running_lease: float) -> Call[tuple[bool, TakeReply]]:
+        """done() for a task of ``queue`` and take() from it, in one script call."""
+        k = self._q(queue)
+        return Call(
+            self.s.finish_take,
+            [k.ready, k.msg, k.delayed, k.leases, k.meta, k.wake, k.dead, k.deadmsg, k.stats,
+             k.prio, k.uniq, k.result(taken.id)],
+            [ms(running_lease), MAINTENANCE_BATCH, taken.key, taken.token, result, ms(keep)],
+            lambda r: (bool(r[5]), _take_reply(queue, r)))
+
+    def done(self, queue: str, taskid: bytes | str, token: str, result: str,
+             keep: float) -> Call[bool]:
+        k = self._q(queue)
+        return Call(self.s.done,
+                    [k.leases, k.msg, k.meta, k.stats, k.result(text(taskid)), k.uniq],
+                    [taskid, token, result, ms(keep)], bool)
+
+    def fail(self, queue: str, taskid: bytes | str, token: str, error: str, mode: FailMode,
+             reason: str, retry_delay: float = 0) -> Call[FailOutcome]:
+        k = self._q(queue)
+        return Call(self.s.fail,
+                    [k.ready, k.msg, k.leases, k.meta, k.dead, k.deadmsg, k.stats, k.wake,
+                     k.delayed, k.prio, k.uniq],
+                    [taskid, token, error, int(mode), reason, ms(retry_delay)],
+                    lambda r: FailOutcome(int(r)))
+
+    def release(self, taken: Taken) -> Call[bool]:
+        """Give back a taken task that will not run here (the worker is stopping)."""
+        k = self._q(taken.queue)
+        return Call(self.s.release, [k.leases, k.ready, k.meta, k.wake, k.prio],
+                    [taken.key, taken.token], bool)
+
+    def extend(self, queue: str, taskid: str, token: str, seconds: float) -> Call[int]:
+        """The new lease deadline (ms), or LEASE_LOST."""
+        k = self._q(queue)
+        return Call(self.s.extend, [k.leases, k.meta], [taskid, token, ms(seconds)], int)
+
+    # -- inspecting --------------------------------------------------------------
+
+    def cancel(self, queue: str, taskid: str) -> Call[CancelOutcome]:
+        k = self._q(queue)
+        return Call(self.s.cancel, [k.ready, k.msg, k.delayed, k.leases, k.meta, k.result(taskid),
+                                    k.prio, k.uniq], [taskid], lambda r: CancelOutcome(int(r)))
+
+    def status(self, queue: str, taskid: str) -> Call[str]:
+        k = self._q(queue)
+        return Call(self.s.status, [k.delayed, k.leases, k.msg], [taskid], text)
+
+    def clear(self, queue: str, batch: int = 1000) -> Call[int]:
+        """Remove up to ``batch`` waiting and delayed tasks (run it until it returns < batch)."""
+        k = self._q(queue)
+        return Call(self.s.clear, [k.ready, k.delayed, k.msg, k.meta, k.leases, k.prio, k.uniq],
+                    [batch], int)

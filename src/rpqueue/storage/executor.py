@@ -1,0 +1,170 @@
+"""The one executor: every script call and plain command reaches Redis here.
+
+- ``run``: one call, on the shared client or a thread's held connection.
+- ``arun``: the same on the event loop's redis.asyncio client.
+- ``run_enqueue`` / ``arun_enqueue``: as run, followed by WAIT when durable
+  enqueue is on (``durable.py``).
+- ``pipeline`` / ``apipeline``: several calls and plain commands in one round
+  trip, each reply parsed or its error returned in its place.
+
+NOSCRIPT is handled in one place, ``LuaScript`` for single calls and
+``_rerun_lost`` for pipelines: Redis forgets its script cache on a restart
+or failover, and a script it did not find did not run, so sending it again
+with its source is always safe. Refused writes are translated to rpqueue's
+errors (``errors.translate``) here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from redis.exceptions import NoScriptError, ResponseError
+
+from ..errors import translate
+from .calls import Call
+from .clients import Clients
+from .durable import Durability, arun_durable, run_durable
+
+T = TypeVar("T")
+
+
+@dataclass
+class Command(Generic[T]):
+    """A plain Redis command for a pipeline, and how to read its reply."""
+
+    args: tuple[Any, ...]
+    parse: Callable[[Any], T]
+
+
+def _same(reply: Any) -> Any:
+    return reply
+
+
+def command(*args: Any, parse: Callable[[Any], Any] = _same) -> Command[Any]:
+    return Command(args, parse)
+
+
+Step = Call[Any] | Command[Any]
+
+
+def _evalsha(call: Call[Any]) -> tuple[Any, ...]:
+    return ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+
+
+class Executor:
+    """Runs calls for one app's clients."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+        # Durable enqueue (set_durable): None, or how many replicas must
+        # confirm each enqueue and how long to wait for them.
+        self.durable: Durability | None = None
+
+    # -- one call ----------------------------------------------------------------
+
+    def run(self, call: Call[T], via: Any = None) -> T:
+        """Run a call on the shared client, or on ``via``: a thread's held connection."""
+        try:
+            if via is not None:
+                reply = via.call(call.script, call.keys, call.args)
+            else:
+                reply = call.script(self.clients.client, call.keys, call.args)
+        except ResponseError as exc:
+            raise translate(exc, call.what or call.script.name) from exc
+        return call.parse(reply)
+
+    async def arun(self, call: Call[T]) -> T:
+        try:
+            reply = await call.script.acall(self.clients.aclient(), call.keys, call.args)
+        except ResponseError as exc:
+            raise translate(exc, call.what or call.script.name) from exc
+        return call.parse(reply)
+
+    def run_enqueue(self, call: Call[T]) -> T:
+        """Run an enqueue call on this thread's held connection, durably when asked."""
+        if self.durable is None:
+            return self.run(call, self.clients.direct())
+        return run_durable(self.clients.client, self.durable, call)
+
+    async def arun_enqueue(self, call: Call[T]) -> T:
+        if self.durable is None:
+            return await self.arun(call)
+        return await arun_durable(self.clients.aclient(), self.durable, call)
+
+    # -- several in one round trip -------------------------------------------------
+
+    def pipeline(self, steps: Sequence[Step], client: Any = None) -> list[Any]:
+        """Run ``steps`` in one round trip (one per step on a cluster, whose
+        keys may live on different nodes); each parsed reply, or the error
+        in its place. ``client``: another client than the shared one (a
+        worker's own connection for blocking reads)."""
+        client = self.clients.client if client is None else client
+        if self.clients.cluster:
+            return [self._one(step, client) for step in steps]
+        pipe = client.pipeline(transaction=False)
+        for step in steps:
+            pipe.execute_command(*(_evalsha(step) if isinstance(step, Call) else step.args))
+        replies = pipe.execute(raise_on_error=False)
+        return [self._read(step, reply, client) for step, reply in zip(steps, replies)]
+
+    async def apipeline(self, steps: Sequence[Step]) -> list[Any]:
+        """``pipeline`` on the event loop's asyncio client."""
+        client = self.clients.aclient()
+        if self.clients.cluster:
+            return [await self._aone(step, client) for step in steps]
+        pipe = client.pipeline(transaction=False)
+        for step in steps:
+            pipe.execute_command(*(_evalsha(step) if isinstance(step, Call) else step.args))
+        replies = await pipe.execute(raise_on_error=False)
+        out = []
+        for step, reply in zip(steps, replies):
+            if isinstance(step, Call) and isinstance(reply, NoScriptError):
+                out.append(await self._aone(step, client))
+            else:
+                out.append(self._parse(step, reply))
+        return out
+
+    def _one(self, step: Step, client: Any) -> Any:
+        try:
+            if isinstance(step, Call):
+                return self._parse(step, step.script(client, step.keys, step.args))
+            return step.parse(client.execute_command(*step.args))
+        except Exception as exc:
+            return self._error(step, exc)
+
+    async def _aone(self, step: Step, client: Any) -> Any:
+        try:
+            if isinstance(step, Call):
+                return self._parse(step, await step.script.acall(client, step.keys, step.args))
+            return step.parse(await client.execute_command(*step.args))
+        except Exception as exc:
+            return self._error(step, exc)
+
+    def _read(self, step: Step, reply: Any, client: Any) -> Any:
+        if isinstance(step, Call) and isinstance(reply, NoScriptError):
+            return self._one(step, client)  # not run: EVALSHA reloads it
+        return self._parse(step, reply)
+
+    def _parse(self, step: Step, reply: Any) -> Any:
+        if isinstance(reply, Exception):
+            return self._error(step, reply)
+        try:
+            return step.parse(reply)
+        except Exception as exc:
+            return exc
+
+    @staticmethod
+    def _error(step: Step, exc: Exception) -> Exception:
+        if isinstance(step, Call) and isinstance(exc, ResponseError):
+            return translate(exc, step.what or step.script.name)
+        return exc
+
+
+def raise_first(replies: list[Any]) -> list[Any]:
+    """The replies of a pipeline, raising the first error among them."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
