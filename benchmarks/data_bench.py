@@ -1,7 +1,7 @@
 """Data queue speed: put, get+done, and memory while putting a million items.
 
-Standalone: starts its own redis-server on a free loopback port (through
-tests/redis_server.py), runs each figure a few times, prints them next to the
+Standalone: starts its own redis-server on a free loopback port (the
+harness's, benchmarks/suite/server.py), runs each figure a few times, prints them next to the
 targets of issue #5 and stops the server. Not a test: numbers depend on the
 machine, so nothing here fails a build.
 
@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from redis_server import RedisServerProcess  # noqa: E402
+from suite.server import RedisServer  # noqa: E402
 
 import rpqueue  # noqa: E402
 from rpqueue.data import Data  # noqa: E402
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--million", type=int, default=1_000_000)
     args = parser.parse_args(argv)
 
-    with RedisServerProcess() as server:
+    with RedisServer("data-bench") as server:
         app = rpqueue.new_rpqueue("data-bench", "bench:")
         app.set_redis_url(server.url)
         print(f"redis-server {server.url}, python {sys.version.split()[0]}, "

@@ -10,8 +10,8 @@ with that backlog in place:
   does it (one ``finish_take`` script per task after the first take).
 
 The same two figures at priority 0 (the plain LIST) are the reference.
-Standalone: starts its own redis-server on a free loopback port (through
-tests/redis_server.py). Not a test: nothing here fails a build.
+Standalone: starts its own redis-server on a free loopback port (the
+harness's, benchmarks/suite/server.py). Not a test: nothing here fails a build.
 
     python benchmarks/policy_bench.py [--sizes 10000,100000,1000000] [--probe 5000] [--runs 3]
     python benchmarks/policy_bench.py --write BENCHMARKS.md   # also update its section
@@ -31,13 +31,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
-
-from redis_server import RedisServerProcess  # noqa: E402
-
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
 import sections  # noqa: E402
+from suite.server import RedisServer  # noqa: E402
 
 import rpqueue  # noqa: E402
 
@@ -69,16 +67,16 @@ def enqueue_rate(task: rpqueue.Task, n: int, priority: int | None) -> float:
 
 def take_rate(app: rpqueue.RPQueue, n: int) -> float:
     """Take and finish ``n`` tasks the way one worker thread does."""
-    direct = app.direct()
-    broker = app.broker
+    store = app.store
+    direct = store.clients.direct()  # the thread's held connection, as a worker's
     start = time.perf_counter()
-    reply = broker.take(QUEUE, 300, direct)
+    reply = store.run(store.calls.take(QUEUE, 300), direct)
     done = 0
     while reply.taken is not None and done < n - 1:
-        _, reply = broker.finish_take(QUEUE, reply.taken, "null", 0, 300, direct)
+        _, reply = store.run(store.calls.finish_take(QUEUE, reply.taken, "null", 0, 300), direct)
         done += 1
     if reply.taken is not None:
-        broker.done(QUEUE, reply.taken.key, reply.taken.token, "null", 0)
+        store.run(store.calls.done(QUEUE, reply.taken.key, reply.taken.token, "null", 0), direct)
         done += 1
     return done / (time.perf_counter() - start)
 
@@ -132,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                                *(sys.argv[1:] if argv is None else argv)])
     sizes = [int(s) for s in args.sizes.split(",")]
     results: list[tuple[int, str, dict[str, float]]] = []
-    with RedisServerProcess() as server:
+    with RedisServer("policy-bench") as server:
         app = rpqueue.new_rpqueue("policy-bench", "pb:")
         app.set_redis_url(server.url)
 

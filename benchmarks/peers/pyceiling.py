@@ -15,7 +15,7 @@ single connection, one request in flight:
 ``evalsha_rps``
     ``EVALSHA <sha> 0`` of a trivial script (``return 1``) on one checked-out
     connection: the same kind of call rpqueue's ``execute()`` makes (one
-    EVALSHA per task on a connection the thread holds, rpqueue/direct.py),
+    EVALSHA per task on a connection the thread holds, rpqueue/storage/direct.py),
     with no script work. This is the ceiling issue #6's "single execute() >=
     80% of the one-client round-trip ceiling" is judged against.
 ``evalsha_shaped_rps``
@@ -42,8 +42,9 @@ except ImportError:  # pragma: no cover
     HIREDIS_AVAILABLE = None
 
 TRIVIAL_SCRIPT = "return 1"
-# the argument shape of one execute() of a no-op task (rpqueue/broker.py,
-# enqueue_call): 7 keys, then id, message, delay ms, meta, size limit
+# the argument shape of one execute() of a no-op task as first measured
+# (now built by Calls.enqueue in rpqueue/storage/calls.py): 7 keys, then id,
+# message, delay ms, meta, size limit
 SHAPED_KEYS = ["rpqueue:q:{default}:%s" % k
                for k in ("ready", "msg", "delayed", "meta", "wake", "stats", "leases")]
 SHAPED_ARGS = ["CxsYFFofSTmZ2pmA2Q329g",

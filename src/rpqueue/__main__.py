@@ -1,3 +1,5 @@
+"""``python -m rpqueue``: the ``rpqueue`` command."""
+
 import sys
 
 from .cli import main

@@ -8,7 +8,6 @@ share nothing with the default one.
 
 from __future__ import annotations
 
-import datetime
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, overload
@@ -187,26 +186,13 @@ class RPQueue(QueueMethods):
     def task(self, func: Any = None, **options: Any) -> Any:
         return decorators.task(self.ctx, func, **options)
 
+    # The options are documented (and listed, for help()) once, in decorators.
     task.__doc__ = decorators.task.__doc__
+    task.__signature__ = decorators.method_signature(decorators.task)  # type: ignore[attr-defined]
 
-    def periodic_task(self, run_every: float | datetime.timedelta,
-                      queue: str | bytes = DEFAULT_QUEUE, never_skip: bool = False,
-                      attempts: int = 1, retry_delay: float = 30, low_delay_okay: bool = False,
-                      save_results: float = 0, name: str | None = None,
-                      ) -> Callable[[Callable[..., Any]], Task]:
-        return decorators.periodic_task(self.ctx, run_every, queue, never_skip, attempts,
-                                        retry_delay, low_delay_okay, save_results, name)
-
-    periodic_task.__doc__ = decorators.periodic_task.__doc__
-
-    def cron_task(self, crontab: str, queue: str | bytes = DEFAULT_QUEUE,
-                  never_skip: bool = False, attempts: int = 1, retry_delay: float = 30,
-                  save_results: float = 0, name: str | None = None,
-                  ) -> Callable[[Callable[..., Any]], Task]:
-        return decorators.cron_task(self.ctx, crontab, queue, never_skip, attempts,
-                                    retry_delay, save_results, name)
-
-    cron_task.__doc__ = decorators.cron_task.__doc__
+    # Bound from decorators: the parameters, types and docstring are spelled once, there.
+    periodic_task = decorators.on_context(decorators.periodic_task)
+    cron_task = decorators.on_context(decorators.cron_task)
 
     def add_hook(self, hook: Any) -> None:
         """Register an object with any of before_task(running),

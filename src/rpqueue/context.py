@@ -15,7 +15,6 @@ from typing import Any
 from .hooks import Hooks
 from .storage import Store
 from .storage.keys import DEFAULT_PREFIX, Keys
-from .storage.wire import text
 from .task import Task
 
 log = logging.getLogger("rpqueue")
@@ -34,58 +33,10 @@ class Context:
         self.registry: dict[str, Task] = {}
         self.hooks = Hooks()
 
-    # -- the store, for the modules above it ---------------------------------------
-
-    @property
-    def keys(self) -> Keys:
-        return self.store.keys
-
-    @property
-    def client(self) -> Any:
-        return self.store.client
-
-    def aclient(self) -> Any:
-        return self.store.aclient()
-
-    @property
-    def cluster(self) -> bool:
-        return self.store.cluster
-
-    @property
-    def running_lease(self) -> float:
-        return self.store.running_lease
-
-    @running_lease.setter
-    def running_lease(self, seconds: float) -> None:
-        self.store.running_lease = seconds
-
-    @property
-    def max_message_bytes(self) -> int:
-        return self.store.max_message_bytes
-
-    @max_message_bytes.setter
-    def max_message_bytes(self, limit: int) -> None:
-        self.store.max_message_bytes = limit
-
-    def redis_time(self) -> float:
-        return self.store.redis_time()
-
-    def note_queue(self, queue: str) -> None:
-        self.store.note_queue(queue)
-
-    async def anote_queue(self, queue: str) -> None:
-        await self.store.anote_queue(queue)
-
     def emit(self, event: str, *args: Any) -> None:
         self.hooks.emit(event, *args)
 
     # -- queues --------------------------------------------------------------------
-
-    def known_queues(self) -> list[str]:
-        return self.store.known_queues()
-
-    def priorities(self) -> dict[str, float]:
-        return self.store.priorities()
 
     def ordered_queues(self, queues: list[str] | None = None) -> list[str]:
         """Queues in the order a worker serves them.
@@ -97,8 +48,8 @@ class Context:
 
         if queues:
             return [normalize_queue(q) for q in queues]
-        pri = self.priorities()
-        names = set(self.known_queues()) | set(pri)
+        pri = self.store.priorities()
+        names = set(self.store.known_queues()) | set(pri)
         return sorted(names, key=lambda q: (q not in pri, pri.get(q, 0.0), q))
 
     # -- the task registry ---------------------------------------------------------
@@ -111,22 +62,18 @@ class Context:
 
     def publish_registry(self) -> None:
         """Write this process's task settings to Redis, for call_task and known_tasks."""
-        if not self.registry:
-            return
-        self.client.hset(
-            self.keys.tasks,
-            mapping={name: json.dumps(t.settings()) for name, t in self.registry.items()},
-        )
+        self.store.publish_tasks({name: json.dumps(t.settings())
+                                  for name, t in self.registry.items()})
 
     def read_registry(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        for k, v in self.client.hgetall(self.keys.tasks).items():
+        for name, raw in self.store.read_tasks().items():
             try:
-                settings = json.loads(v)
+                settings = json.loads(raw)
             except ValueError:
                 continue
             if isinstance(settings, dict):
-                out[text(k)] = settings
+                out[name] = settings
         return out
 
 

@@ -37,12 +37,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import ResponseError
-
-from .errors import translate
+from .storage import Call, command
+from .storage.executor import Step, raise_first
 from .storage.keys import normalize_queue
 from .storage.message import encode_call
-from .storage.scripts import LuaScript, scripts
+from .storage.reads import pairs
+from .storage.scripts import scripts
 from .storage.wire import ms, text
 
 if TYPE_CHECKING:
@@ -59,9 +59,9 @@ DELAYED, INVISIBLE, REENTRY = b"queue:", b"invisible:", b"rqueue:"
 MOVED, REPLACED, DROPPED, CHANGED, BUSY = 1, 2, 3, -1, -2
 
 
-
-def _the_script() -> LuaScript:
-    return scripts().migrate_legacy
+def _run(app: Context, steps: list[Step]) -> list[Any]:
+    """Plain commands in one round trip, through the store: the first error raised."""
+    return raise_first(app.store.pipeline(steps))
 
 
 @dataclass
@@ -147,7 +147,6 @@ class _Migration:
     def __init__(self, app: Context, legacy_prefix: bytes, dry_run: bool, batch: int,
                  progress: Callable[[int], None] | None) -> None:
         self.app = app
-        self.client = app.client
         self.p = legacy_prefix
         self.dry_run = dry_run
         self.batch = max(1, batch)
@@ -209,7 +208,7 @@ class _Migration:
             message = encode_call(taskid, name, queue, tuple(args), kwargs)
         except TypeError as exc:
             return _Item(rid, f"bad: {exc}")
-        limit = self.app.max_message_bytes
+        limit = self.app.store.max_message_bytes
         size = len(message.encode("utf-8"))
         if limit and size > limit:
             return _Item(rid, f"bad: {size} bytes here, over the limit of {limit} "
@@ -230,11 +229,8 @@ class _Migration:
         sources = [(self.key(PNOW, lq), "list"), (self.key(NOW, lq), "list"),
                    (self.key(DELAYED, lq), "zset"), (self.key(INVISIBLE, lq), "expired")]
         expected = {"list": b"list", "zset": b"zset", "expired": b"zset"}
-        pipe = self.client.pipeline(transaction=False)
-        pipe.type(self.key(MESSAGES, lq))
-        for key, _ in sources:
-            pipe.type(key)
-        types = [_bytes(t) for t in pipe.execute()]
+        types = [_bytes(t) for t in _run(self.app, [
+            command("TYPE", key) for key in [self.key(MESSAGES, lq), *(k for k, _ in sources)]])]
         if types[0] not in (b"hash", b"none"):
             report.problems.append(f"queue {queue!r} left alone: {self.key(MESSAGES, lq)!r} "
                                    f"is a {types[0].decode()}, not a hash")
@@ -252,7 +248,7 @@ class _Migration:
         if not usable:
             return out
         if not self.dry_run:
-            self.app.note_queue(queue)
+            self.app.store.note_queue(queue)
         # Passes until one moves nothing: a 0.33 worker or producer still
         # running can shift the keys under a pass; the next one catches up.
         for _ in range(1 if self.dry_run else 20):
@@ -272,18 +268,16 @@ class _Migration:
         acted = False
         offset = 0
         while True:
-            if kind == "list":
-                rids = [_bytes(r) for r in self.client.lrange(key, offset, offset + self.batch - 1)]
-                scores = [0.0] * len(rids)
-            else:
-                pairs = self.client.zrange(key, offset, offset + self.batch - 1, withscores=True)
-                rids = [_bytes(r) for r, _ in pairs]
-                scores = [float(s) for _, s in pairs]
-            if not rids:
+            last = offset + self.batch - 1
+            read = (command("LRANGE", key, offset, last, parse=lambda r: [(m, 0.0) for m in r])
+                    if kind == "list" else
+                    command("ZRANGE", key, offset, last, "WITHSCORES", parse=pairs))
+            found, (secs, micros) = _run(self.app, [read, command("TIME")])
+            if not found:
                 return acted
-            secs, micros = self.client.time()
+            rids, scores = [_bytes(r) for r, _ in found], [s for _, s in found]
             now_ms = int(secs) * 1000 + int(micros) // 1000
-            raws = self.client.hmget(self.key(MESSAGES, lq), rids)
+            raws = _run(self.app, [command("HMGET", self.key(MESSAGES, lq), *rids)])[0]
             items = [self.classify(queue, rid, raw, kind, score, now_ms)
                      for rid, raw, score in zip(rids, raws, scores)]
             todo: list[_Item] = []
@@ -324,28 +318,29 @@ class _Migration:
             out.left[text(item.rid)] = BUSY_HERE
 
     def run(self, queue: str, lq: bytes, key: bytes, kind: str, items: list[_Item]) -> list[int]:
-        k = self.app.keys.queue(queue)
-        keys: list[Any] = [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases,
-                           self.key(MESSAGES, lq), key, self.key(DELAYED, lq),
-                           self.key(INVISIBLE, lq), k.prio]
-        args: list[Any] = [kind, self.app.max_message_bytes]
+        script = scripts().migrate_legacy
+        # 0.33's keys are bytes (its prefix need not be UTF-8): sent as they are.
+        legacy: dict[str, Any] = {
+            "legacy_messages": self.key(MESSAGES, lq), "legacy_source": key,
+            "legacy_delayed": self.key(DELAYED, lq), "legacy_invisible": self.key(INVISIBLE, lq)}
+        keys = script.keys_for(self.app.store.keys.queue(queue), **legacy)
+        args: list[Any] = [kind, self.app.store.max_message_bytes]
         for item in items:
             if item.action == "drop":
                 args += [item.rid, "", "", 0, ""]
             else:
                 args += [item.rid, item.sha, item.message, item.due_ms, item.meta]
-        try:
-            reply = _the_script()(self.client, keys, args)
-        except ResponseError as exc:
-            raise translate(exc, f"a batch of tasks for queue {queue!r}") from exc
-        return [int(s) for s in reply]
+        # The executor translates a refused write (out of memory...) into our errors.
+        return self.app.store.run(Call(script, keys, args, lambda r: [int(s) for s in r],
+                                       f"a batch of tasks for queue {queue!r}"))
 
 
 def legacy_queues(app: Context, legacy_prefix: str | bytes | None = None) -> list[bytes]:
     """The queue names rpqueue 0.33 knows under this prefix (as bytes)."""
     p = _prefix(legacy_prefix)
-    names = {_bytes(q) for q in app.client.smembers(p + KNOWN)}
-    names |= {_bytes(q) for q in app.client.zrange(p + PRIORITY, 0, -1)}
+    known, ranked = _run(app, [command("SMEMBERS", p + KNOWN),
+                               command("ZRANGE", p + PRIORITY, 0, -1)])
+    names = {_bytes(q) for q in [*known, *ranked]}
     names.discard(LEGACY_DEADLETTER)
     return sorted(names)
 
@@ -368,7 +363,7 @@ def migrate_legacy(
     adds queue names to those 0.33 lists in ``queues:all``/``queues:wall``.
     ``progress`` is called with the number of tasks moved so far.
     """
-    if app.cluster:
+    if app.store.cluster:
         raise ValueError("migrate-legacy needs the single Redis server that rpqueue 0.33 used "
                          "(0.33 never ran on Redis Cluster)")
     p = _prefix(legacy_prefix)
@@ -385,8 +380,9 @@ def migrate_legacy(
         done = run.queue(lq, report)
         if done is not None:
             report.queues.append(done)
-    ours = app.priorities()
-    for lq, score in app.client.zrange(p + PRIORITY, 0, -1, withscores=True):
+    ours = app.store.priorities()
+    ranked = _run(app, [command("ZRANGE", p + PRIORITY, 0, -1, "WITHSCORES", parse=pairs)])[0]
+    for lq, score in ranked:
         try:
             name = normalize_queue(_bytes(lq))
         except ValueError:
@@ -394,8 +390,8 @@ def migrate_legacy(
         if name not in ours and _bytes(lq) != LEGACY_DEADLETTER:
             report.priorities[name] = float(score)
             if not dry_run:
-                app.client.hsetnx(app.keys.priorities, name, float(score))
+                _run(app, [command("HSETNX", app.store.keys.priorities, name, float(score))])
     dead = p + NOW + LEGACY_DEADLETTER
-    if _bytes(app.client.type(dead)) == b"list":
-        report.dead_letters = int(app.client.llen(dead))
+    if _bytes(_run(app, [command("TYPE", dead)])[0]) == b"list":
+        report.dead_letters = int(_run(app, [command("LLEN", dead)])[0])
     return report

@@ -6,7 +6,7 @@ import uuid
 from types import TracebackType
 from typing import Any
 
-from .storage.scripts import scripts
+from .storage.data_calls import lock_acquire, lock_release
 
 
 class NoLock(Exception):
@@ -18,6 +18,8 @@ class SimpleLock:
 
     The lock expires after ``duration`` seconds, so a holder that dies does
     not keep it; it is released only by its own holder (a token check).
+    ``conn`` is any redis-py client: the lock lives where the caller says,
+    not in an app's store.
     """
 
     def __init__(self, conn: Any, name: str, duration: float = 1) -> None:
@@ -27,10 +29,11 @@ class SimpleLock:
         self.token = uuid.uuid4().hex
 
     def __enter__(self) -> SimpleLock:
-        if not self.conn.set(self.name, self.token, nx=True, px=max(1, round(self.duration * 1000))):
+        if not lock_acquire(self.conn, self.name, self.token,
+                            max(1, round(self.duration * 1000))):
             raise NoLock(self.name)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        scripts().release_lock(self.conn, [self.name], [self.token])
+        lock_release(self.conn, self.name, self.token)

@@ -27,7 +27,7 @@ import threading
 import types
 from typing import Any
 
-from .worker.runner import current_task
+from .worker.state import current_task
 
 # Record attributes copied into the JSON object when present.
 FIELDS = ("task", "id", "queue", "reason", "delay", "took", "limit", "worker")

@@ -1,8 +1,9 @@
 """The app's queue methods: settings, inspection and cleanup of task queues.
 
 A part of ``RPQueue`` (app.py), kept apart to keep each module small; the
-work is done by ``settings`` (queue settings) and ``admin`` (reading and
-changing what is queued).
+work is done by ``settings`` (queue settings), the read model ``views``
+(what the queues hold) and ``admin`` (changing what is queued). Data
+queues (``rpqueue.data``) are told apart here, so that admin never needs them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from typing import Any
 
 from . import admin, settings
 from .context import Context
+from .storage import reads
+from .storage.keys import normalize_queue
+from .views import items, queues
 
 
 class QueueMethods:
@@ -31,7 +35,7 @@ class QueueMethods:
 
     def priorities(self) -> dict[str, float]:
         """The queue priorities set with ``set_priority``: queue -> priority."""
-        return self.ctx.priorities()
+        return self.ctx.store.priorities()
 
     def set_scheduling(self, mode: str, age: float | None = None) -> None:
         """How workers share out their queues: "strict" priority order (the
@@ -89,7 +93,7 @@ class QueueMethods:
 
     def known_queues(self) -> list[str]:
         """Every queue a producer or worker has used, sorted by name."""
-        return self.ctx.known_queues()
+        return self.ctx.store.known_queues()
 
     def ordered_queues(self, queues: list[str] | None = None) -> list[str]:
         """Queues in the order a worker serves them (``queues`` as given, else
@@ -98,23 +102,29 @@ class QueueMethods:
 
     def queue_sizes(self) -> list[tuple[str, int, float]]:
         """Rows of (queue, tasks waiting or delayed, unix time the queue was last seen)."""
-        return admin.queue_sizes(self.ctx)
+        return queues.queue_sizes(self.ctx)
 
     def queue_info(self, queue: str | bytes) -> dict[str, Any]:
         """Counts of one queue: waiting, delayed, running, dead, its counters
         (``stats``) and its length limit."""
-        return admin.queue_info(self.ctx, queue)
+        return queues.queue_info(self.ctx, queue)
 
     def get_page(self, queue: str | bytes, page: int, per_page: int = 50) -> list[dict[str, Any]]:
         """Page ``page`` (from 0) of a queue: waiting tasks in run order, then
         delayed ones by due time; each a dict with id, name, args, status."""
-        return admin.get_page(self.ctx, queue, page, per_page)
+        return items.get_page(self.ctx, queue, page, per_page)
 
     def read_deadletter(self, *, delete: bool = False, limit: int = 100,
                         is_data: bool = False) -> list[dict[str, Any]]:
         """Up to ``limit`` dead letters, newest first, without removing them
         unless ``delete``; ``is_data`` reads the data queues' dead letters."""
-        return admin.read_deadletter(self.ctx, delete, limit, is_data)
+        if is_data:
+            # Imported on use: an app that never touches data queues does not load them.
+            from .data import Data
+
+            found: list[dict[str, Any]] = Data.read_dead(self.ctx, delete=delete, limit=limit)
+            return found
+        return admin.read_deadletter(self.ctx, delete, limit)
 
     # -- cleanup ---------------------------------------------------------------------------
 
@@ -122,7 +132,15 @@ class QueueMethods:
         """Remove every waiting and delayed task (running ones finish); returns
         how many. ``delete`` also forgets the queue and its counters;
         ``is_data`` clears a data queue instead."""
-        return admin.clear_queue(self.ctx, queue, delete, is_data)
+        if not is_data:
+            return admin.clear_queue(self.ctx, queue, delete)
+        from .data import Data  # on use, as in read_deadletter
+
+        name = normalize_queue(queue)
+        removed = int(Data(name, app=self.ctx).delete_all())
+        if delete:
+            reads.forget_data_queue(self.ctx.store, name)
+        return removed
 
     def delete_item(self, queue: str | bytes, taskid: str) -> bool:
         """Remove one waiting or delayed task; False if it is not there."""

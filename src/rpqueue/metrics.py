@@ -5,7 +5,8 @@ Two sources feed one endpoint:
 * ``MetricsHook``, a lifecycle hook in every worker process, counts task
   runs started, succeeded, failed, retried and dead-lettered, and observes
   run times, by queue and task name.
-* ``QueueCollector`` reads the queues from Redis at scrape time: tasks
+* ``QueueCollector`` reads the queues at scrape time, through the read
+  model (``rpqueue.views``), in a fixed few round trips: tasks
   waiting, delayed, in flight and dead-lettered, and each queue's enqueued
   counter (its ``stats`` hash), so those numbers are right whichever process
   changed them.
@@ -35,6 +36,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .context import Context, context_of
+from .views import queues
+from .views import workers as worker_view
 
 if TYPE_CHECKING:
     from .task import Task
@@ -154,13 +157,11 @@ class QueueCollector:
         return []
 
     def collect(self) -> Iterator[Any]:
-        from .admin import queue_info
-        from .registry import live_workers
-
         core = prometheus().core
         try:
-            infos = [queue_info(self.app, q) for q in self.app.known_queues()]
-            workers = len(live_workers(self.app))
+            # Every queue in one pipelined read, however many there are.
+            infos = queues.overview(self.app).queues
+            workers = len(worker_view.live(self.app))
         except Exception as exc:
             log.warning("metrics: cannot read the queues from Redis: %s", exc)
             yield core.GaugeMetricFamily("rpqueue_redis_up",
@@ -181,13 +182,13 @@ class QueueCollector:
         for name, doc, field in gauges:
             family = core.GaugeMetricFamily(name, doc, labels=["queue"])
             for info in infos:
-                family.add_metric([info["queue"]], info[field])
+                family.add_metric([info.name], getattr(info, field))
             yield family
         enqueued = core.CounterMetricFamily("rpqueue_enqueued",
                                             "Tasks enqueued (from the queue's stats in Redis)",
                                             labels=["queue"])
         for info in infos:
-            enqueued.add_metric([info["queue"]], info["stats"].get("enqueued", 0))
+            enqueued.add_metric([info.name], info.stats.get("enqueued", 0))
         yield enqueued
 
 

@@ -15,11 +15,9 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from redis.exceptions import ConnectionError, TimeoutError
-
 from .schedule import next_run
 from .storage.message import encode_call, new_id
-from .storage.scripts import scripts
+from .storage.worker_io import RETRYABLE_ERRORS, WorkerIO
 
 if TYPE_CHECKING:
     from .context import Context
@@ -43,38 +41,38 @@ def to_ms(t: float) -> int:
 
 
 class Scheduler:
+    """Plans and claims the runs of this process's periodic tasks."""
+
     def __init__(self, app: Context, tasks: list[Task]) -> None:
         self.app = app
+        self.io = WorkerIO(app.store)
         self.tasks = [t for t in tasks if t.schedule is not None]
         self.planned: dict[str, float] = {}  # task name -> planned run (ms)
         self.offset = 0.0  # Redis time minus local time, in seconds
 
     def register(self) -> None:
-        s = scripts()
+        """Plan each task's first run, unless another worker planned it already."""
         for task in self.tasks:
             assert task.schedule is not None
-            k = self.app.keys.queue(task.queue)
-            now = self.app.redis_time()
+            now = self.app.store.redis_time()
             self.offset = now - time.time()
             first = to_ms(task.schedule.next_after(now))
-            planned = s.register_periodic(self.app.client, [k.periodic, k.periodic_def],
-                                          [task.name, task.schedule.describe(), first])
-            self.planned[task.name] = float(planned)
-            self.app.note_queue(task.queue)
+            self.planned[task.name] = self.io.register_periodic(
+                task.queue, task.name, task.schedule.describe(), first)
+            self.app.store.note_queue(task.queue)
 
     def refresh(self) -> None:
         by_queue: dict[str, list[Task]] = {}
         for task in self.tasks:
             by_queue.setdefault(task.queue, []).append(task)
         for queue, tasks in by_queue.items():
-            scores = self.app.client.zmscore(self.app.keys.queue(queue).periodic,
-                                             [t.name for t in tasks])
+            scores = self.io.planned(queue, [t.name for t in tasks])
             for task, score in zip(tasks, scores):
                 if score is None:
                     # Someone cleared the schedule: plan it afresh.
                     self.register()
                     return
-                self.planned[task.name] = float(score)
+                self.planned[task.name] = score
 
     def claim_due(self) -> None:
         now_ms = (time.time() + self.offset) * 1000
@@ -86,7 +84,6 @@ class Scheduler:
 
     def _claim(self, task: Task, planned: float) -> None:
         assert task.schedule is not None
-        k = self.app.keys.queue(task.queue)
         now = max(planned / 1000, time.time() + self.offset)
         # Always forward by at least a millisecond, whatever the rounding.
         after = max(to_ms(next_run(task.schedule, planned / 1000, now, task.never_skip)),
@@ -94,14 +91,11 @@ class Scheduler:
         taskid = new_id()
         kwargs = {"_attempts": task.attempts} if task.attempts > 1 else {}
         message = encode_call(taskid, task.name, task.queue, (), kwargs)
-        claimed, in_force, redis_now = scripts().claim_periodic(
-            self.app.client,
-            [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases, k.periodic, k.prio],
-            [task.name, int(planned), after, taskid, message, task._meta],
-        )
-        self.offset = int(redis_now) / 1000 - time.time()
-        self.planned[task.name] = float(in_force)
-        if int(claimed):
+        claimed, in_force, redis_now = self.io.claim_periodic(
+            task.queue, task.name, int(planned), after, taskid, message, task._meta)
+        self.offset = redis_now / 1000 - time.time()
+        self.planned[task.name] = in_force
+        if claimed:
             log.debug("queued periodic run %s of %s", taskid, task.name)
 
     def wait_time(self) -> float:
@@ -124,7 +118,7 @@ class Scheduler:
                     return
                 self.refresh()
                 backoff = 0.1
-            except (ConnectionError, TimeoutError) as exc:
+            except RETRYABLE_ERRORS as exc:
                 log.warning("scheduler: Redis unreachable (%s); retrying in %.1fs", exc, backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .storage.wire import text
+from .storage.worker_io import WorkerIO
 
 if TYPE_CHECKING:
     from .context import Context
@@ -25,14 +25,18 @@ STALE = 10.0
 
 
 class WorkerInfo:
+    """One worker process's entry in the registry."""
+
     def __init__(self, app: Context, threads: int) -> None:
         self.app = app
+        self.io = WorkerIO(app.store)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.threads = threads
         self.started = time.time()
 
     def beat(self, runner: Runner, queues: list[str]) -> None:
-        now = self.app.redis_time()
+        """Write this process's entry, with what runs now, stamped with Redis time."""
+        now = self.app.store.redis_time()
         current = [{"id": r.taskid, "task": r.task.name, "queue": r.queue,
                     "for": round(time.monotonic() - r.started, 3)}
                    for r in list(runner.running.values())]
@@ -40,17 +44,19 @@ class WorkerInfo:
                   "queues": queues, "threads": self.threads, "started": self.started,
                   "beat": now, "running": current, "done": runner.counts["done"],
                   "failed": runner.counts["failed"]}
-        self.app.client.hset(self.app.keys.workers, self.id, json.dumps(record))
+        self.io.beat(self.id, record)
 
     def leave(self) -> None:
-        self.app.client.hdel(self.app.keys.workers, self.id)
+        """Remove this process's entry (a clean stop)."""
+        self.io.leave(self.id)
 
 
 def live_workers(app: Context) -> list[dict[str, Any]]:
     """Workers that beat within STALE seconds; older entries are removed."""
-    now = app.redis_time()
+    io = WorkerIO(app.store)
+    now = app.store.redis_time()
     live, stale = [], []
-    for wid, raw in app.client.hgetall(app.keys.workers).items():
+    for wid, raw in io.workers().items():
         try:
             record = json.loads(raw)
             fresh = now - float(record["beat"]) <= STALE
@@ -59,7 +65,6 @@ def live_workers(app: Context) -> list[dict[str, Any]]:
         if fresh:
             live.append(record)
         else:
-            stale.append(text(wid))
-    if stale:
-        app.client.hdel(app.keys.workers, *stale)
+            stale.append(wid)
+    io.forget_workers(stale)
     return sorted(live, key=lambda r: (r.get("host", ""), r.get("pid", 0)))

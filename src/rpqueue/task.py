@@ -1,4 +1,6 @@
-"""Tasks: the decorators, the Task object, and the handle of a queued call."""
+"""Tasks: ``TaskRef`` (a name and options: enough to queue calls) and ``Task``
+(a TaskRef with its function). The options live in ``rpqueue.options``, the
+handle of a queued call (``EnqueuedTask``) in ``rpqueue.handle``."""
 
 from __future__ import annotations
 
@@ -6,146 +8,59 @@ import datetime
 import functools
 import hashlib
 import json
-import math
-import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import DuplicateTask, MessageTooLarge, QueueFull
-from .storage import Enqueued, Store
+from .handle import RESULT_GRACE, EnqueuedTask, store_of
+from .options import (
+    DEFAULT_QUEUE,
+    ON_DUPLICATE,
+    HasOptions,
+    TaskOptions,
+    UniqueKey,
+    _delay,
+    _number,
+    _priority,
+)
+from .storage import Enqueued
 from .storage.keys import normalize_queue
-from .storage.message import decode_result, encode_call, new_id, new_ids
-from .storage.wire import PRIORITY_LIMIT, EnqueueStatus, task_meta
+from .storage.message import encode_call, new_id, new_ids
+from .storage.wire import EnqueueStatus, task_meta
 
-if TYPE_CHECKING:
-    from .schedule import Schedule
+# Re-exported: ``from rpqueue.task import EnqueuedTask`` predates handle.py.
+__all__ = ["DEFAULT_QUEUE", "ON_DUPLICATE", "RESULT_GRACE", "EnqueuedTask", "Task", "TaskOptions",
+           "TaskRef", "UniqueKey", "store_of"]
 
 DUPLICATE, FULL, REPLACED, RUNNING = (EnqueueStatus.DUPLICATE, EnqueueStatus.FULL,
                                       EnqueueStatus.REPLACED, EnqueueStatus.RUNNING)
-DEFAULT_QUEUE = "default"
-
-
-def store_of(owner: Any) -> Store:
-    """The store of an app, a context, or the store itself."""
-    return owner if isinstance(owner, Store) else owner.store
-
-
-def _number(what: str, value: Any, minimum: float = 0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what} must be a number of seconds, not {type(value).__name__}")
-    if math.isnan(value) or value < minimum:
-        raise ValueError(f"{what} must be >= {minimum}, got {value!r}")
-    return float(value)
-
-
-def _attempts(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"attempts must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"attempts must be >= 1, got {value}")
-    return value
-
-
-def _delay(value: Any) -> float:
-    if value is None:
-        return 0.0
-    if isinstance(value, datetime.timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"delay must be a number of seconds, not {type(value).__name__}")
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError(f"delay must be a finite number of seconds, got {value!r}")
-    return max(0.0, float(value))
-
-
-def _priority(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"priority must be an int, not {type(value).__name__}")
-    if not -PRIORITY_LIMIT <= value <= PRIORITY_LIMIT:
-        raise ValueError(f"priority must be between {-PRIORITY_LIMIT} and {PRIORITY_LIMIT}, "
-                         f"got {value}")
-    return value
-
-
-ON_DUPLICATE = ("merge", "refuse")
 UNIQUE_KEY_BYTES = 1024
-UniqueKey = str | Callable[..., str] | None
-
-RESULT_GRACE = 2.0
 
 
-def _poll_until(check: Callable[[], bool], timeout: float) -> bool:
-    """Call ``check`` with pauses doubling from 1 ms to 50 ms until it is true
-    (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    pause = 0.001
-    while True:
-        if check():
-            return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, 0.05)
+class TaskRef(HasOptions):
+    """What it takes to queue calls to a task: its name and options.
 
-
-class TaskRef:
-    """What it takes to queue calls to a task: its name and settings.
-
-    A Task adds the function; a TaskRef alone (from the registry in Redis)
-    lets code queue calls to tasks it does not import.
+    ``TaskRef(app, name, **options)``: ``app`` is an app (or its context or
+    store); the options are those of ``@task`` (see ``help(rpqueue.task)``),
+    or ``options=`` a whole TaskOptions, which keywords then change. A Task adds the function; a TaskRef alone
+    (from the registry in Redis) lets code queue calls to tasks it does not
+    import. The options read as attributes: ``ref.queue``, ``ref.attempts``...
     """
 
     function: Callable[..., Any] | None = None
 
-    def __init__(
-        self,
-        app: Any,
-        name: str,
-        queue: str | bytes | None = None,
-        attempts: int = 1,
-        retry_delay: float = 30,
-        save_results: float = 0,
-        vis_timeout: float = 0,
-        use_dead: bool = False,
-        priority: int = 0,
-        unique_for: float = 0,
-        unique_key: UniqueKey = None,
-        on_duplicate: str = "merge",
-    ) -> None:
+    def __init__(self, app: Any, name: str, *, options: TaskOptions | None = None,
+                 **changes: Any) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"task name must be a non-empty string, got {name!r}")
         self.store = store_of(app)
         self.name = name
-        self.queue = normalize_queue(DEFAULT_QUEUE if queue is None else queue)
-        self.attempts = _attempts(attempts)
-        self.retry_delay = _number("retry_delay", retry_delay)
-        self.save_results = _number("save_results", save_results)
-        self.vis_timeout = _number("vis_timeout", vis_timeout)
-        self.use_dead = bool(use_dead)
-        self.priority = _priority(priority)
-        self.unique_for = _number("unique_for", unique_for)
-        if unique_key is not None and not isinstance(unique_key, str) and not callable(unique_key):
-            raise TypeError(f"unique_key must be a str or a function, not "
-                            f"{type(unique_key).__name__}")
-        self.unique_key = unique_key
-        if on_duplicate not in ON_DUPLICATE:
-            raise ValueError(f"on_duplicate must be 'merge' or 'refuse', got {on_duplicate!r}")
-        self.on_duplicate = on_duplicate
+        self.options = TaskOptions.of(options, **{**changes, "name": name})
+        # Computed once: every call without its own priority or unique key shares it.
         self._meta = task_meta(self.vis_timeout, self.attempts, self.use_dead, self.priority)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} queue={self.queue!r}>"
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "queue": self.queue, "attempts": self.attempts, "retry_delay": self.retry_delay,
-            "save_results": self.save_results, "vis_timeout": self.vis_timeout,
-            "use_dead": self.use_dead,
-            **({"priority": self.priority} if self.priority else {}),
-            **({"unique_for": self.unique_for, "on_duplicate": self.on_duplicate}
-               if self.unique_for else {}),
-        }
 
     def execute(
         self,
@@ -159,15 +74,42 @@ class TaskRef:
         unique_key: UniqueKey = None,
         **kwargs: Any,
     ) -> EnqueuedTask:
-        """Queue one call (now, or after ``delay`` seconds); returns its handle.
+        """Queue one call ``task(*args, **kwargs)`` for a worker; returns its handle.
 
-        ``priority``: lower runs first within the queue (default: the task's,
-        0), FIFO among equals. ``unique_for``: while a call with the same
-        unique key (``unique_key``, a string or a function of the call's
-        arguments; default: the task name and arguments) is queued or running,
-        and for at most this many seconds, another is merged into it (the
-        handle of the first comes back, ``outcome == 'merged'``) or refused
-        with DuplicateTask (``on_duplicate='refuse'`` on the task).
+        The arguments must encode to JSON (str, int, float, bool, None,
+        lists, dicts with str keys); they are checked, and the call encoded,
+        before anything is sent. The keywords below are for rpqueue, every
+        other keyword goes to the task:
+
+        - ``delay``: seconds (or a timedelta) to wait before the call may
+          run; None or <= 0 queues it now.
+        - ``taskid``: the call's id (default: a new random one). Queuing an
+          id that is still pending replaces that call (``outcome ==
+          'replaced'``); an id that is running raises ValueError.
+        - ``_queue``: queue this one call elsewhere than the task's queue.
+        - ``execute_inline_now``: run the function here, now, instead;
+          the handle is 'done' and holds the result. Raises ValueError on a
+          TaskRef (no function in this process).
+        - ``priority``: this call's priority (default: the task's): lower
+          runs first within the queue, FIFO among equals; an int within
+          +-PRIORITY_LIMIT.
+        - ``unique_for``, ``unique_key``: this call's uniqueness (default:
+          the task's). While a call with the same unique key (a string, or a
+          function of the call's arguments returning one; default: a hash of
+          the arguments), prefixed by the task name, is queued or running,
+          and for at most ``unique_for`` seconds, another is merged into it
+          (the first's handle comes back, ``outcome == 'merged'``) or, for a
+          task made with ``on_duplicate='refuse'``, refused.
+
+        Returns an EnqueuedTask (``taskid``, ``outcome``, ``status``,
+        ``wait``, ``result``, ``cancel``, ``abort``).
+
+        Raises TypeError or ValueError for an argument that does not encode
+        or a bad keyword above, MessageTooLarge when the call encodes to more
+        than the app's ``max_message_bytes``, QueueFull when the queue is
+        bounded and full, DuplicateTask when a unique call is refused, and
+        NotDurable when ``set_durable`` is on and too few replicas confirmed
+        (the call may still be queued).
         """
         fresh = taskid is None
         queue, taskid, message = self._prepare(args, kwargs, taskid, _queue)
@@ -194,7 +136,11 @@ class TaskRef:
         unique_key: UniqueKey = None,
         **kwargs: Any,
     ) -> EnqueuedTask:
-        """``execute`` for asyncio code, on a redis.asyncio connection."""
+        """``execute`` for asyncio code, on a redis.asyncio connection.
+
+        The same keywords (but no ``execute_inline_now``), return value and
+        errors as ``execute``.
+        """
         fresh = taskid is None
         queue, taskid, message = self._prepare(args, kwargs, taskid, _queue)
         meta, hold = self._meta_for(args, kwargs, priority, unique_for, unique_key)
@@ -312,14 +258,22 @@ class TaskRef:
     ) -> list[EnqueuedTask]:
         """Queue many calls in pipelined round trips.
 
-        Each item is ``(args, kwargs)`` or just an args sequence. Every call
-        is encoded before anything is sent, so one bad argument queues nothing.
-        ``priority`` and ``unique_for`` apply to every call (see ``execute``);
-        a duplicate of a live unique task comes back as that task's handle
-        with ``outcome`` 'merged' (or 'refused' when the task refuses
-        duplicates). A bounded queue that refuses takes a batch of up to 500
-        calls whole or not at all; QueueFull.queued lists what earlier
-        batches queued.
+        Each item of ``calls`` is ``(args, kwargs)`` (a sequence and a dict)
+        or just an args sequence. Every call gets a new task id and is
+        encoded before anything is sent, so one bad argument queues nothing.
+        ``delay``, ``_queue``, ``priority`` and ``unique_for`` apply to every
+        call, as in ``execute`` (the unique key of each call is the task's
+        ``unique_key`` or a hash of its arguments).
+
+        Returns a list of EnqueuedTask, one per call, in order. Each
+        handle's ``outcome`` is 'queued', or for a duplicate of a live
+        unique task, 'merged' (the handle is that task's) or 'refused' (a
+        task made with ``on_duplicate='refuse'``; no DuplicateTask is raised).
+
+        Raises what ``execute`` raises for a bad call (before anything is
+        queued). A bounded queue that refuses takes a batch of up to 500
+        calls whole or not at all: the QueueFull raised carries ``queued``,
+        the handles of what earlier batches queued.
         """
         queue = self.queue if _queue is None else normalize_queue(_queue)
         wait = _delay(delay)
@@ -366,194 +320,25 @@ def _int_or_none(value: Any) -> int | None:
 
 
 class Task(TaskRef):
-    """A function that can be called through a queue."""
+    """A function that can be called through a queue.
 
-    def __init__(
-        self,
-        app: Any,
-        function: Callable[..., Any],
-        queue: str | bytes | None = None,
-        attempts: int = 1,
-        retry_delay: float = 30,
-        save_results: float = 0,
-        vis_timeout: float = 0,
-        use_dead: bool = False,
-        name: str | None = None,
-        schedule: Schedule | None = None,
-        never_skip: bool = False,
-        retry_on: tuple[type[BaseException], ...] | type[BaseException] = (),
-        backoff: float = 1.0,
-        max_backoff: float = 300.0,
-        timeout: float = 0,
-        soft_timeout: float = 0,
-        priority: int = 0,
-        unique_for: float = 0,
-        unique_key: UniqueKey = None,
-        on_duplicate: str = "merge",
-    ) -> None:
+    Made by ``@task`` (or ``@periodic_task``, ``@cron_task``), which also
+    registers it with the app; ``Task(app, function, **options)`` takes the
+    same options (``name`` defaults to ``module.function``). Calling the task
+    runs the function here, now; ``execute`` queues a call for a worker.
+    """
+
+    def __init__(self, app: Any, function: Callable[..., Any], *,
+                 options: TaskOptions | None = None, **changes: Any) -> None:
         if not callable(function):
             raise TypeError(f"a task must wrap a callable, not {type(function).__name__}")
+        name = changes.pop("name", None)
         if name is None:
-            name = f"{function.__module__}.{function.__name__}"
-        super().__init__(app, name, queue, attempts, retry_delay, save_results, vis_timeout,
-                         use_dead, priority, unique_for, unique_key, on_duplicate)
+            name = options.name if options is not None and options.name is not None \
+                else f"{function.__module__}.{function.__name__}"
+        super().__init__(app, name, options=options, **changes)
         self.function: Callable[..., Any] = function
-        self.schedule = schedule
-        self.never_skip = bool(never_skip)
-        if isinstance(retry_on, type):
-            retry_on = (retry_on,)
-        if not all(isinstance(e, type) and issubclass(e, BaseException) for e in retry_on):
-            raise TypeError(f"retry_on must be exception classes, got {retry_on!r}")
-        if retry_on and self.attempts < 2:
-            raise ValueError("retry_on needs attempts > 1: it retries while attempts are left")
-        self.retry_on = tuple(retry_on)
-        self.backoff = _number("backoff", backoff)
-        self.max_backoff = _number("max_backoff", max_backoff)
-        self.timeout = _number("timeout", timeout)
-        self.soft_timeout = _number("soft_timeout", soft_timeout)
-        if self.timeout and self.soft_timeout and self.soft_timeout >= self.timeout:
-            raise ValueError(f"soft_timeout ({soft_timeout}) must be below timeout ({timeout})")
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.function(*args, **kwargs)
-
-    def settings(self) -> dict[str, Any]:
-        out = super().settings()
-        if self.timeout or self.soft_timeout:
-            out.update(timeout=self.timeout, soft_timeout=self.soft_timeout)
-        if self.retry_on:
-            out["retry_on"] = [e.__name__ for e in self.retry_on]
-        if self.schedule is not None:
-            out["schedule"] = self.schedule.describe()
-            out["never_skip"] = self.never_skip
-        return out
-
-
-class EnqueuedTask:
-    """The handle of one queued call: status, wait, cancel, result."""
-
-    def __init__(
-        self,
-        app: Any,
-        name: str,
-        queue: str,
-        taskid: str,
-        args: tuple[Any, ...] | list[Any],
-        inline: tuple[Any] | None = None,
-        outcome: str = "queued",
-    ) -> None:
-        self.store = store_of(app)
-        # What execute() did: 'queued', 'replaced' (a pending task with this
-        # id was replaced), 'merged' (a live unique task had the same key:
-        # this handle is that task's), 'refused' (execute_many only: likewise,
-        # for a task that refuses duplicates).
-        self.outcome = outcome
-        self.name = name
-        self.queue = queue
-        self.taskid = taskid
-        self.args = args
-        self._inline = inline
-
-    def __repr__(self) -> str:
-        return f"<EnqueuedTask {self.name} id={self.taskid} queue={self.queue!r}>"
-
-    @property
-    def status(self) -> str:
-        """'early', 'late', 'waiting', 'started' or 'done'."""
-        if self._inline is not None:
-            return "done"
-        return self.store.run(self.store.calls.status(self.queue, self.taskid))
-
-    def wait(self, timeout: float = 30) -> bool:
-        """True once the task has started or finished, False after ``timeout`` seconds."""
-        return _poll_until(lambda: self.status in ("started", "done"), timeout)
-
-    def cancel(self) -> bool | int:
-        """True if removed before running, False if unknown (or running),
-        -1 if it ran and its saved result was deleted."""
-        code = self.store.run(self.store.calls.cancel(self.queue, self.taskid))
-        return -1 if code == -1 else bool(code)
-
-    def abort(self, hard: bool = False) -> bool:
-        """Stop this task: cancel it if it has not started, else ask it to stop.
-
-        A running task sees ``rpqueue.current_task().abort_requested`` within
-        about half a second. With ``hard=True`` the worker also stops it:
-        TaskAborted is raised in a plain function, an ``async def`` one is
-        cancelled. An aborted run is recorded as failed and not retried.
-        Returns False when the task is unknown or already done.
-        """
-        status = self.status
-        if status in ("early", "late", "waiting"):
-            return self.cancel() is True
-        if status != "started":
-            return False  # done: its saved result stays
-        key = self.store.keys.queue(self.queue).abort(self.taskid)
-        # Workers look every half second; a short life keeps the flag from
-        # reaching a later run that reuses this task id.
-        self.store.client.set(key, "hard" if hard else "soft", px=60_000)
-        return True
-
-    @property
-    def result(self) -> Any:
-        """The saved return value, or None.
-
-        ``wait()`` returns once a task has started, so a result read right
-        after it may be a moment early: for a task still running, this waits
-        up to RESULT_GRACE seconds for it to finish (the seed README's
-        ``if t.wait(5): print(t.result)`` relies on it).
-        """
-        if self._inline is not None:
-            return self._inline[0]
-        key = self.store.keys.queue(self.queue).result(self.taskid)
-        raw = self.store.client.get(key)
-        if raw is None and self.status == "started":
-            _poll_until(lambda: self.status != "started", RESULT_GRACE)
-            raw = self.store.client.get(key)
-        return decode_result(raw)
-
-    # -- asyncio -------------------------------------------------------------
-
-    async def astatus(self) -> str:
-        if self._inline is not None:
-            return "done"
-        return await self.store.arun(self.store.calls.status(self.queue, self.taskid))
-
-    async def await_started(self, timeout: float = 30) -> bool:
-        """``wait`` for asyncio code: True once the task has started or finished."""
-        return await self._await(("started", "done"), timeout)
-
-    async def await_result(self, timeout: float = 30) -> Any:
-        """Wait until the task is done and return its saved result (None if none was saved).
-
-        Raises TimeoutError when it has not finished within ``timeout`` seconds.
-        """
-        if not await self._await(("done",), timeout):
-            raise TimeoutError(f"task {self.taskid} not done after {timeout}s")
-        return await self.aresult()
-
-    async def aresult(self) -> Any:
-        if self._inline is not None:
-            return self._inline[0]
-        raw = await self.store.aclient().get(self.store.keys.queue(self.queue).result(self.taskid))
-        return decode_result(raw)
-
-    async def acancel(self) -> bool | int:
-        code = await self.store.arun(self.store.calls.cancel(self.queue, self.taskid))
-        return -1 if code == -1 else bool(code)
-
-    async def _await(self, states: tuple[str, ...], timeout: float) -> bool:
-        import asyncio
-
-        deadline = time.monotonic() + timeout
-        pause = 0.001
-        while True:
-            if await self.astatus() in states:
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            await asyncio.sleep(min(pause, left))
-            pause = min(pause * 2, 0.05)
-

@@ -13,23 +13,18 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-TASKMODS = Path(__file__).resolve().parent / "taskmods"
-# The tests import the same task module as the workers, so both agree on
-# task names (cluster_tasks.record, ...).
-if str(TASKMODS) not in sys.path:
-    sys.path.insert(0, str(TASKMODS))
+# taskmods/ is importable (tests/conftest.py): the tests import the same task
+# module as the workers, so both agree on task names (cluster_tasks.record, ...).
+from cluster_harness import Ledger, Workers
+from redis_cluster import RedisCluster6, SentinelSetup
 
-from cluster_harness import Ledger, Workers  # noqa: E402
-from redis_cluster import RedisCluster6, SentinelSetup  # noqa: E402
-
-import rpqueue  # noqa: E402
+import rpqueue
 
 
 def _point_default_app(url: str | None) -> rpqueue.RPQueue:

@@ -9,11 +9,7 @@ tests play the process manager that restarts a killed one.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,16 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import fault_tasks
 import redis
 from redis.exceptions import ConnectionError, TimeoutError
+from support.paths import FAULT_TASKMODS as TASKMODS
+from support.worker import WorkerProcess, rpqueue_argv
+from support.worker import wait_until as _wait_until
 
-TASKMODS = Path(__file__).resolve().parent / "taskmods"
-if str(TASKMODS) not in sys.path:
-    sys.path.insert(0, str(TASKMODS))
-
-import fault_tasks  # noqa: E402
-
-import rpqueue  # noqa: E402
+import rpqueue
 
 T = TypeVar("T")
 
@@ -45,15 +39,9 @@ def report(test: str, **figures: Any) -> None:
 
 def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.05,
                message: str | Callable[[], str] = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            text = message() if callable(message) else message
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {text}")
-        time.sleep(interval)
+    """support.worker.wait_until, but the timeout is always given (fault tests
+    wait for minutes, not the usual seconds) and polling is gentler."""
+    return _wait_until(predicate, timeout, interval, message)
 
 
 # -- the ledger -----------------------------------------------------------------
@@ -136,49 +124,6 @@ class Ledger:
 # -- worker processes -----------------------------------------------------------
 
 
-class WorkerProcess:
-    """One ``python -m rpqueue.run`` process, in a session of its own."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], logdir: Path, name: str) -> None:
-        logdir.mkdir(parents=True, exist_ok=True)
-        self.name = name
-        self.log_path = logdir / f"{name}.log"
-        self.killed = False
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(argv, cwd=TASKMODS, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log, start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        self.killed = sig == signal.SIGKILL
-        self.proc.send_signal(sig)
-        if sig == signal.SIGKILL:
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(10)
-
-
 # A worker thread that dies of an exception it did not expect prints this
 # (threading.excepthook): the process lives on with one thread fewer.
 THREAD_DEATH = "Exception in thread"
@@ -196,21 +141,20 @@ class WorkerPool:
         self.threads = threads
         self.prefix = list(prefix)
         self.queues = list(queues)
-        self.env = dict(os.environ)
-        self.env.pop("RPQUEUE_URL", None)
-        self.env.update(FAULT_LEDGER_URL=ledger_url, FAULT_WORK_SECONDS=str(work),
-                        PYTHONUNBUFFERED="1")
-        self.env.update(env or {})
+        self.env = {"FAULT_LEDGER_URL": ledger_url, "FAULT_WORK_SECONDS": str(work),
+                    **(env or {})}
         self.all: list[WorkerProcess] = []
         self.slots: list[WorkerProcess] = [self.spawn() for _ in range(size)]
 
     def spawn(self, prefix: Sequence[str] | None = None,
               queues: Sequence[str] | None = None) -> WorkerProcess:
-        argv = [*(self.prefix if prefix is None else prefix), sys.executable, "-m", "rpqueue.run",
-                f"--module={self.module}", "--url", self.url, "--loglevel=WARNING",
-                f"--threads={self.threads}", "--processes=1",
-                *(self.queues if queues is None else queues)]
-        worker = WorkerProcess(argv, self.env, self.logdir, f"worker{len(self.all)}")
+        argv = [*(self.prefix if prefix is None else prefix),
+                *rpqueue_argv(self.module, *(self.queues if queues is None else queues),
+                              url=self.url, loglevel="WARNING",
+                              args=[f"--threads={self.threads}", "--processes=1"])]
+        # One log file per worker: what it printed and logged, in order.
+        worker = WorkerProcess(argv, self.logdir, f"worker{len(self.all)}", self.env,
+                               cwd=TASKMODS, merge_output=True, grace=5.0)
         self.all.append(worker)
         return worker
 

@@ -17,9 +17,9 @@ import fault_tasks
 import pytest
 import redis
 from faultlib import Ledger, WorkerPool, drained, queue_state, report, use, wait_until
-from rpqueue.storage.message import encode_call
 
 from rpqueue import admin
+from rpqueue.storage.message import encode_call
 
 pytestmark = pytest.mark.fault
 

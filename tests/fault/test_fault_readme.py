@@ -10,24 +10,19 @@ the fencing the examples rely on.
 from __future__ import annotations
 
 import random
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import readme_tasks
 import redis
-from faultlib import TASKMODS, WorkerPool, queue_state, report, use, wait_until
+from faultlib import WorkerPool, queue_state, report, use, wait_until
 
 import rpqueue
 from rpqueue import admin
 
 pytestmark = pytest.mark.fault
-
-if str(TASKMODS) not in sys.path:
-    sys.path.insert(0, str(TASKMODS))
-
-import readme_tasks  # noqa: E402
 
 
 def draws(seed: int, n: int) -> list[int]:

@@ -1,25 +1,28 @@
 """Fixtures for integration tests: the default app reset per test, a client,
-the ledger, and real worker processes that are always stopped at teardown."""
+the ledger, and real worker processes that are always stopped at teardown.
+
+The task folders are importable (tests/conftest.py); worker processes come
+from the shared harness (tests/support/worker.py).
+"""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from harness import DelayProxy, Ledger, Workers
 
-TASKMODS = Path(__file__).resolve().parent / "taskmods"
-# The producer side (this process) imports the same task modules as the
-# workers, so both agree on task names ("basic.record", ...).
-if str(TASKMODS) not in sys.path:
-    sys.path.insert(0, str(TASKMODS))
+import rpqueue
 
-from harness import DelayProxy, Ledger, Workers  # noqa: E402
 
-import rpqueue  # noqa: E402
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "ops_ledger: the ledger fixture reads the ops task modules' ledger (ops_ledger.py)",
+    )
 
 
 @pytest.fixture
@@ -41,7 +44,13 @@ def rcli(redis_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def ledger(rcli: Any) -> Ledger:
+def ledger(request: pytest.FixtureRequest, rcli: Any) -> Ledger:
+    """What the task modules noted; modules marked ``ops_ledger`` (the
+    test_ops_* files) read the list the ops task modules write instead."""
+    if request.node.get_closest_marker("ops_ledger") is not None:
+        from ops_support import Ledger as OpsLedger
+
+        return OpsLedger(rcli)
     return Ledger(rcli)
 
 
@@ -52,6 +61,12 @@ def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
         yield factory
     finally:
         factory.stop_all()
+
+
+@pytest.fixture
+def ops(workers: Workers) -> Workers:
+    """The worker factory, under the name the test_ops_* modules use."""
+    return workers
 
 
 @pytest.fixture

@@ -15,19 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aio_mixed
+import aio_tasks
 import pytest
+from aio_ledger import LEDGER, release_key
+from harness import WorkerProcess, wait_until
+from support.paths import ASYNCMODS
 
-ASYNCMODS = Path(__file__).resolve().parent / "asyncmods"
-if str(ASYNCMODS) not in sys.path:
-    sys.path.insert(0, str(ASYNCMODS))
-
-import aio_mixed  # noqa: E402
-import aio_tasks  # noqa: E402
-from aio_ledger import LEDGER, release_key  # noqa: E402
-from harness import WorkerProcess, wait_until  # noqa: E402
-
-import rpqueue  # noqa: E402
-from rpqueue import admin  # noqa: E402
+import rpqueue
+from rpqueue import admin
 
 
 class AioWorkers:

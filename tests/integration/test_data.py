@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -9,12 +10,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis.asyncio.connection as redis_aconnection
+import redis.connection as redis_connection
 
 import rpqueue
-from rpqueue.storage.wire import FailMode
-from rpqueue import admin
 from rpqueue.data import Data, Leased
 from rpqueue.errors import MessageTooLarge, RedisOutOfMemory
+from rpqueue.storage.wire import FailMode
 
 DLQ = rpqueue.DEADLETTER_QUEUE
 
@@ -670,7 +672,7 @@ def test_delete_all_and_clear_queue(dapp: rpqueue.RPQueue) -> None:
     assert d.currently_available() == (0, 0)
     assert d.get_data(5) == {}
     d.put_data([1, 2])
-    assert admin.clear_queue(dapp, "q", is_data=True) == 2
+    assert dapp.clear_queue("q", is_data=True) == 2
     assert d.delete_all() == 0
 
 
@@ -694,7 +696,7 @@ def test_dead_letter_views(dapp: rpqueue.RPQueue) -> None:
     assert {i: r[2] for i, r in only_a.get_data(10, vis_timeout=-1).items()} == a
     assert len(everything.get_data(2, vis_timeout=-1)) == 2
 
-    records = admin.read_deadletter(dapp, is_data=True)
+    records = dapp.read_deadletter(is_data=True)
     assert {r["id"]: r["item"] for r in records} == {**a, **b}
     assert {r["queue"] for r in records} == {"a", "b"}
     assert [r["time"] for r in records] == sorted(r["time"] for r in records)
@@ -813,3 +815,55 @@ def test_put_into_a_full_redis_says_so(redis_factory: Any) -> None:
     d = Data("q", app=app)
     with pytest.raises(RedisOutOfMemory, match="were queued"):
         d.put_data(["x" * 1000] * 5000, chunksize=100)
+
+
+# -- round trips ---------------------------------------------------------------------
+
+
+def _count_sends(monkeypatch: pytest.MonkeyPatch, sends: list[Any]) -> None:
+    """Count what the app writes to Redis: a round trip is one send (a
+    pipeline packs all its commands into one), so no MONITOR is needed."""
+    sync_conn, async_conn = redis_connection.AbstractConnection, redis_aconnection.AbstractConnection
+    sync_send, async_send = sync_conn.send_packed_command, async_conn.send_packed_command
+
+    def send(self: Any, command: Any, check_health: bool = True) -> None:
+        sends.append(command)
+        sync_send(self, command, check_health)
+
+    async def asend(self: Any, command: Any, check_health: bool = True) -> None:
+        sends.append(command)
+        await async_send(self, command, check_health)
+
+    monkeypatch.setattr(sync_conn, "send_packed_command", send)
+    monkeypatch.setattr(async_conn, "send_packed_command", asend)
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["put_data", "aput_data"])
+def test_a_one_chunk_put_is_one_round_trip(dapp: rpqueue.RPQueue, use_async: bool,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    d = Data("q", app=dapp)
+    sends: list[Any] = []
+
+    def measured() -> None:
+        # Counting starts after a first put, which connects and loads the
+        # script; the index is dropped so the next put must write it again.
+        dapp.client.delete(dapp.keys.data_queues)
+        _count_sends(monkeypatch, sends)
+
+    async def both() -> None:
+        # One event loop, one asyncio client for both puts.
+        await d.aput_data([0])
+        measured()
+        await d.aput_data([1, 2])
+
+    if use_async:
+        asyncio.run(both())
+    else:
+        d.put_data([0])
+        measured()
+        d.put_data([1, 2])
+    monkeypatch.undo()
+    # The index update and the script went in one send, and both were done.
+    assert len(sends) == 1
+    assert dapp.client.smembers(dapp.keys.data_queues) == {b"q"}
+    assert sorted(d.get_data(5).values()) == [0, 1, 2]

@@ -13,20 +13,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+import lease_tasks
 import pytest
 from harness import Ledger, Workers, wait_until
+from support.paths import FAULT_TASKMODS
 
 import rpqueue
 from rpqueue import admin
-
-FAULT_TASKMODS = Path(__file__).resolve().parents[1] / "fault" / "taskmods"
-if str(FAULT_TASKMODS) not in sys.path:
-    sys.path.insert(0, str(FAULT_TASKMODS))
-
-import lease_tasks  # noqa: E402
 
 ENV = {"PYTHONPATH": str(FAULT_TASKMODS), "LEASE_TASKS_RUNNING_LEASE": "3"}
 

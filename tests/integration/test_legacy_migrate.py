@@ -8,31 +8,27 @@ our keys, the 0.33 keys and our worker then hold and do.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from rpqueue.storage.wire import unstamp
 
-import rpqueue
-from rpqueue import cli
-from rpqueue.legacy import MigrationReport, migrate_legacy
-
-LEGACYMODS = Path(__file__).resolve().parent / "legacymods"
-if str(LEGACYMODS) not in sys.path:
-    sys.path.insert(0, str(LEGACYMODS))
-
-from legacy_procs import (  # noqa: E402
+# legacymods/ is importable: tests/conftest.py puts it on sys.path.
+from legacy_procs import (
     Worker,
     legacy_python,
     run_legacy,
     start_legacy,
     wait_until,
 )
-from migrated_tasks import RAN  # noqa: E402
+from migrated_tasks import RAN
+
+import rpqueue
+from rpqueue import cli
+from rpqueue.legacy import MigrationReport, migrate_legacy
+from rpqueue.storage.wire import unstamp
 
 PARTS = ("messages:", "nqueue:", "pqueue:", "queue:", "invisible:")
 
@@ -339,6 +335,6 @@ def test_same_id_pending_here_is_replaced_and_running_here_is_left(
 
 def test_migration_refuses_on_cluster_like_clients(app: rpqueue.RPQueue,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(type(app), "cluster", property(lambda self: True))
+    monkeypatch.setattr(type(app.ctx), "cluster", property(lambda self: True))
     with pytest.raises(ValueError, match="single Redis server"):
         migrate_legacy(app.ctx)

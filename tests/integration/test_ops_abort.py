@@ -3,43 +3,19 @@ a task that has not started."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "opsmods"))
-
 from ops_support import (
     Ledger,
     OpsWorkers,
-    client,
     dead_records,
-    ops_fixture,
-    point_default_app,
     task_ref,
     wait_until,
 )
 
 import rpqueue
 
-
-@pytest.fixture
-def ops(redis_url: str, tmp_path: Path) -> Iterator[OpsWorkers]:
-    yield from ops_fixture(redis_url, tmp_path)
-
-
-@pytest.fixture
-def app(redis_url: str) -> rpqueue.RPQueue:
-    return point_default_app(redis_url)
-
-
-@pytest.fixture
-def ledger(redis_url: str) -> Iterator[Ledger]:
-    rcli = client(redis_url)
-    yield Ledger(rcli)
-    rcli.close()
+# The ledger fixture reads what the ops task modules noted (ops_ledger.py).
+pytestmark = pytest.mark.ops_ledger
 
 
 def test_cooperative_abort(app: rpqueue.RPQueue, ops: OpsWorkers, ledger: Ledger) -> None:
@@ -52,7 +28,7 @@ def test_cooperative_abort(app: rpqueue.RPQueue, ops: OpsWorkers, ledger: Ledger
     # The task decided how to stop: it returned normally, with its result.
     assert et.result == "stopped early"
     assert ledger.events("not-aborted") == []
-    assert dead_records(app.ctx, "ops") == []
+    assert dead_records(app, "ops") == []
 
 
 def test_hard_abort_is_recorded_and_not_retried(app: rpqueue.RPQueue, ops: OpsWorkers,
@@ -63,7 +39,7 @@ def test_hard_abort_is_recorded_and_not_retried(app: rpqueue.RPQueue, ops: OpsWo
     assert start["left"] == 3  # three attempts, none of which an abort may use up
     assert et.abort(hard=True) is True
     ledger.wait_for(1, "aborted-inside", tag="hard", timeout=5)
-    dead = wait_until(lambda: dead_records(app.ctx, "ops"), message="dead-lettered")[0]
+    dead = wait_until(lambda: dead_records(app, "ops"), message="dead-lettered")[0]
     assert dead["id"] == et.taskid
     assert dead["reason"] == "aborted"
     assert "TaskAborted" in dead["error"]

@@ -6,50 +6,22 @@ hook that raises everywhere, then one that writes each event to Redis."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "opsmods"))
-
 from ops_ledger import HOOK_EVENTS
 from ops_support import (
     Ledger,
     OpsWorkers,
-    client,
     dead_records,
-    ops_fixture,
-    point_default_app,
     task_ref,
     wait_until,
 )
 
 import rpqueue
 
-
-@pytest.fixture
-def ops(redis_url: str, tmp_path: Path) -> Iterator[OpsWorkers]:
-    yield from ops_fixture(redis_url, tmp_path)
-
-
-@pytest.fixture
-def app(redis_url: str) -> rpqueue.RPQueue:
-    return point_default_app(redis_url)
-
-
-@pytest.fixture
-def rcli(redis_url: str) -> Iterator[Any]:
-    c = client(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def ledger(rcli: Any) -> Ledger:
-    return Ledger(rcli)
+# The ledger fixture reads what the ops task modules noted (ops_ledger.py).
+pytestmark = pytest.mark.ops_ledger
 
 
 def _events(rcli: Any, taskid: str | None = None) -> list[dict[str, Any]]:
@@ -137,7 +109,7 @@ def test_dead_event_when_a_stuck_process_is_replaced(app: rpqueue.RPQueue, ops: 
                                                      rcli: Any, ledger: Ledger) -> None:
     worker = ops.start("ops_hooks", "ops", "limits")
     et = task_ref(app, "ops_limits.sleep_hard").execute("stuck")
-    wait_until(lambda: dead_records(app.ctx, "limits"), message="dead-lettered")
+    wait_until(lambda: dead_records(app, "limits"), message="dead-lettered")
     worker.wait_log("exited with 70")
     task_ref(app, "ops_tasks.record").execute("after")
     ledger.wait_for(1, "record", tag="after")

@@ -4,48 +4,25 @@ tasks are cancelled. Issue #7."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "opsmods"))
-
 from ops_support import (
     Ledger,
     OpsWorkers,
-    client,
     dead_records,
-    ops_fixture,
-    point_default_app,
     task_ref,
     wait_until,
 )
 
 import rpqueue
 
-
-@pytest.fixture
-def ops(redis_url: str, tmp_path: Path) -> Iterator[OpsWorkers]:
-    yield from ops_fixture(redis_url, tmp_path)
-
-
-@pytest.fixture
-def app(redis_url: str) -> rpqueue.RPQueue:
-    return point_default_app(redis_url)
-
-
-@pytest.fixture
-def ledger(redis_url: str) -> Iterator[Ledger]:
-    rcli = client(redis_url)
-    yield Ledger(rcli)
-    rcli.close()
+# The ledger fixture reads what the ops task modules noted (ops_ledger.py).
+pytestmark = pytest.mark.ops_ledger
 
 
 def _dead(app: rpqueue.RPQueue, queue: str, taskid: str) -> dict[str, Any]:
-    return wait_until(lambda: next((r for r in dead_records(app.ctx, queue) if r["id"] == taskid),
+    return wait_until(lambda: next((r for r in dead_records(app, queue) if r["id"] == taskid),
                                    None), message=f"{taskid} dead-lettered")
 
 
@@ -111,7 +88,7 @@ def test_hard_limit_counts_as_a_failed_attempt(app: rpqueue.RPQueue, ops: OpsWor
     assert runs[0]["pid"] != runs[1]["pid"]  # the stuck process was replaced
     ledger.wait_for(1, "finished", tag="once")
     wait_until(lambda: et.status == "done", message="done on the second attempt")
-    assert dead_records(app.ctx, "limits") == []
+    assert dead_records(app, "limits") == []
     stats = app.queue_info("limits")["stats"]  # type: ignore[attr-defined]
     assert stats.get("retried") == 1 and stats.get("done") == 1
 

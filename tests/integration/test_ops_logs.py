@@ -6,49 +6,26 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "opsmods"))
-
 from ops_support import (
     Ledger,
     OpsWorkers,
-    client,
-    ops_fixture,
-    point_default_app,
     task_ref,
     wait_until,
 )
 
 import rpqueue
 
+# The ledger fixture reads what the ops task modules noted (ops_ledger.py).
+pytestmark = pytest.mark.ops_ledger
+
 EVIL_NAME = "ops.evil\x1b[31m\nname\x07"
 EVIL_SOFT_NAME = "ops.evil\x1b[31m\nsoft\x07"
 SECRET = "SECRET-PAYLOAD-7f3a"
 # Any C0 control character except the line feed that ends each line, DEL, and C1.
 CONTROL = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]")
-
-
-@pytest.fixture
-def ops(redis_url: str, tmp_path: Path) -> Iterator[OpsWorkers]:
-    yield from ops_fixture(redis_url, tmp_path)
-
-
-@pytest.fixture
-def app(redis_url: str) -> rpqueue.RPQueue:
-    return point_default_app(redis_url)
-
-
-@pytest.fixture
-def ledger(redis_url: str) -> Iterator[Ledger]:
-    rcli = client(redis_url)
-    yield Ledger(rcli)
-    rcli.close()
 
 
 def _lines(raw: bytes) -> list[dict[str, Any]]:

@@ -8,21 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "opsmods"))
-
 from ops_support import (
     Ledger,
     OpsWorkers,
-    client,
     free_port,
-    ops_fixture,
-    point_default_app,
     samples,
     scrape,
     task_ref,
@@ -31,24 +24,10 @@ from ops_support import (
 
 import rpqueue
 
+# The ledger fixture reads what the ops task modules noted (ops_ledger.py).
+pytestmark = pytest.mark.ops_ledger
+
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-@pytest.fixture
-def ops(redis_url: str, tmp_path: Path) -> Iterator[OpsWorkers]:
-    yield from ops_fixture(redis_url, tmp_path)
-
-
-@pytest.fixture
-def app(redis_url: str) -> rpqueue.RPQueue:
-    return point_default_app(redis_url)
-
-
-@pytest.fixture
-def ledger(redis_url: str) -> Iterator[Ledger]:
-    rcli = client(redis_url)
-    yield Ledger(rcli)
-    rcli.close()
 
 
 def _value(s: Samples, name: str, **labels: str) -> float:
@@ -173,9 +152,9 @@ def test_single_process_with_a_hard_limit_task_uses_multiprocess_mode(
 def test_redis_down_still_answers(app: rpqueue.RPQueue, ops: OpsWorkers, tmp_path: Path) -> None:
     """The gauges come from Redis; when it cannot be read, the scrape says so."""
     import redis
-    from rpqueue.storage.connection import no_retry
 
     from rpqueue.metrics import QueueCollector
+    from rpqueue.storage.connection import no_retry
 
     dead = rpqueue.new_rpqueue("ops-metrics-unreachable")
     dead.set_redis_connection(redis.Redis(port=free_port(), socket_connect_timeout=1,
@@ -187,7 +166,7 @@ def test_redis_down_still_answers(app: rpqueue.RPQueue, ops: OpsWorkers, tmp_pat
 def test_start_and_close_in_process(app: rpqueue.RPQueue) -> None:
     from rpqueue.metrics import start_metrics
 
-    app.note_queue("ops")
+    app.store.note_queue("ops")
     server = start_metrics(app, 0, "127.0.0.1")  # port 0: any free port
     try:
         assert server.hook in app.hooks

@@ -7,46 +7,23 @@ that, so the first wait is in [0.25, 0.5] s and the second in [0.5, 1.0] s.
 from __future__ import annotations
 
 import itertools
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "opsmods"))
-
 from ops_support import (
     Ledger,
     OpsWorkers,
-    client,
     dead_records,
-    ops_fixture,
-    point_default_app,
     task_ref,
     wait_until,
 )
 
 import rpqueue
 
+# The ledger fixture reads what the ops task modules noted (ops_ledger.py).
+pytestmark = pytest.mark.ops_ledger
+
 SLACK = 0.25  # scheduling and round trips on a busy machine
-
-
-@pytest.fixture
-def ops(redis_url: str, tmp_path: Path) -> Iterator[OpsWorkers]:
-    yield from ops_fixture(redis_url, tmp_path)
-
-
-@pytest.fixture
-def app(redis_url: str) -> rpqueue.RPQueue:
-    return point_default_app(redis_url)
-
-
-@pytest.fixture
-def ledger(redis_url: str) -> Iterator[Ledger]:
-    rcli = client(redis_url)
-    yield Ledger(rcli)
-    rcli.close()
 
 
 def _gaps(runs: list[dict[str, Any]]) -> list[float]:
@@ -65,8 +42,8 @@ def test_retry_on_with_visibility_timeout(app: rpqueue.RPQueue, ops: OpsWorkers,
     ops.start("ops_tasks", "ops")
     et = task_ref(app, "ops_tasks.flaky_vis").execute("vis")
     runs = ledger.wait_for(3, "run", tag="vis")
-    wait_until(lambda: dead_records(app.ctx, "ops"), message="dead-lettered after 3 runs")
-    [dead] = dead_records(app.ctx, "ops")
+    wait_until(lambda: dead_records(app, "ops"), message="dead-lettered after 3 runs")
+    [dead] = dead_records(app, "ops")
     assert dead["id"] == et.taskid
     assert dead["reason"] == "task raised an exception"
     assert "Flaky: flaky vis" in dead["error"]
@@ -84,14 +61,14 @@ def test_retry_on_for_a_0_1_task(app: rpqueue.RPQueue, ops: OpsWorkers, ledger: 
     ops.start("ops_tasks", "ops")
     et = task_ref(app, "ops_tasks.flaky_01").execute("zero-one")
     ledger.wait_for(3, "run", tag="zero-one")
-    wait_until(lambda: dead_records(app.ctx, "ops"), message="the last run dead-lettered")
+    wait_until(lambda: dead_records(app, "ops"), message="the last run dead-lettered")
     runs = ledger.events("run", tag="zero-one")
     assert len(runs) == 3
     assert [r["left"] for r in runs] == [3, 2, 1]
     # Each retry is a new call (0/1 delivery: a run is never repeated as such).
     assert runs[0]["id"] == et.taskid and len({r["id"] for r in runs}) == 3
     _check_backoff(_gaps(runs))
-    [dead] = dead_records(app.ctx, "ops")
+    [dead] = dead_records(app, "ops")
     assert dead["id"] == runs[-1]["id"] and dead["reason"] == "task raised an exception"
 
 
@@ -99,8 +76,8 @@ def test_0_1_task_not_retried_for_another_exception(app: rpqueue.RPQueue, ops: O
                                                     ledger: Ledger) -> None:
     ops.start("ops_tasks", "ops")
     et = task_ref(app, "ops_tasks.wrong_error_01").execute("other")
-    wait_until(lambda: dead_records(app.ctx, "ops"), message="dead-lettered")
-    [dead] = dead_records(app.ctx, "ops")
+    wait_until(lambda: dead_records(app, "ops"), message="dead-lettered")
+    [dead] = dead_records(app, "ops")
     assert dead["id"] == et.taskid and "ValueError" in dead["error"]
     # Nothing else comes: a retry would have run within backoff (0.1 s) + slack.
     task_ref(app, "ops_tasks.record").execute("marker", delay=0.6)
@@ -112,8 +89,8 @@ def test_vis_task_not_retried_for_another_exception(app: rpqueue.RPQueue, ops: O
                                                     ledger: Ledger) -> None:
     ops.start("ops_tasks", "ops")
     et = task_ref(app, "ops_tasks.wrong_error_vis").execute("other-vis")
-    wait_until(lambda: dead_records(app.ctx, "ops"), message="dead-lettered")
-    [dead] = dead_records(app.ctx, "ops")
+    wait_until(lambda: dead_records(app, "ops"), message="dead-lettered")
+    [dead] = dead_records(app, "ops")
     assert dead["id"] == et.taskid and "ValueError" in dead["error"]
     assert len(ledger.events("run", tag="other-vis")) == 1
 

@@ -8,33 +8,13 @@ unread data', IndexError) and lost outcomes."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "opsmods"))
-
 from ops_support import (
     OpsWorkers,
-    ops_fixture,
-    point_default_app,
     task_ref,
     wait_until,
 )
 
 import rpqueue
-
-
-@pytest.fixture
-def ops(redis_url: str, tmp_path: Path) -> Iterator[OpsWorkers]:
-    yield from ops_fixture(redis_url, tmp_path)
-
-
-@pytest.fixture
-def app(redis_url: str) -> rpqueue.RPQueue:
-    return point_default_app(redis_url)
 
 
 def test_several_threads_share_no_connection(app: rpqueue.RPQueue, ops: OpsWorkers) -> None:

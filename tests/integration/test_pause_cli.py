@@ -12,18 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# legacymods/ is importable: tests/conftest.py puts it on sys.path.
+import pause_tasks
 import pytest
+from legacy_procs import Worker, wait_until
 
 import rpqueue
-from rpqueue.storage.wire import FailMode
 from rpqueue import cli
-
-LEGACYMODS = Path(__file__).resolve().parent / "legacymods"
-if str(LEGACYMODS) not in sys.path:
-    sys.path.insert(0, str(LEGACYMODS))
-
-import pause_tasks  # noqa: E402
-from legacy_procs import Worker, wait_until  # noqa: E402
+from rpqueue.storage.wire import FailMode
 
 BAR = "━"  # what rich draws bars with
 

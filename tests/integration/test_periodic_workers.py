@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -29,10 +28,12 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+from support.paths import PERIODICMODS
+from support.worker import WorkerProcess, rpqueue_argv
+from support.worker import wait_until as _wait_until
 
 import rpqueue
 
-PERIODICMODS = Path(__file__).resolve().parent / "periodicmods"
 # Bounds waits for things that should take well under a second or two; a
 # slow machine must not turn them into failures.
 DEADLINE = 30.0
@@ -44,76 +45,29 @@ T = TypeVar("T")
 
 def wait_until(predicate: Callable[[], T | None], timeout: float = DEADLINE,
                message: str | Callable[[], str] = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            text = message() if callable(message) else message
-            raise AssertionError(f"timed out after {timeout}s waiting for {text}")
-        time.sleep(0.02)
+    return _wait_until(predicate, timeout, 0.02, message)
 
 
-class Worker:
-    """One ``python -m rpqueue.run`` process, in its own session, logging to files."""
+class Worker(WorkerProcess):
+    """One ``python -m rpqueue.run`` process from the shared harness (support.worker)."""
 
     def __init__(self, module: str, url: str, logdir: Path, index: int,
                  args: Sequence[str] = ()) -> None:
         self.module = module
-        logdir.mkdir(parents=True, exist_ok=True)
-        self.err_path = logdir / f"worker{index}-{module}.stderr"
-        out_path = logdir / f"worker{index}-{module}.stdout"
-        env = dict(os.environ)
-        env.pop("RPQUEUE_URL", None)
-        env["PYTHONUNBUFFERED"] = "1"
         # INFO only adds the start and stop lines; the start line tells us the
         # worker (and its scheduler thread) is up.
-        argv = [sys.executable, "-m", "rpqueue.run", f"--module={module}", "--url", url,
-                "--loglevel=INFO", *args]
-        with open(out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, cwd=PERIODICMODS, env=env,
-                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
+        super().__init__(rpqueue_argv(module, url=url, args=args), logdir,
+                         f"worker{index}-{module}", cwd=PERIODICMODS)
 
     def log(self) -> str:
-        return self.err_path.read_text(errors="replace")
+        return self.stderr()
 
-    def wait_ready(self) -> None:
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
-            return "serving" in self.log()
+    def wait_exit(self, timeout: float = DEADLINE) -> int:
+        return super().wait_exit(timeout)
 
-        wait_until(ready, message=lambda: f"worker {self.module} to start:\n{self.log()}")
-
-    def terminate(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-
-    def wait_exit(self) -> int:
-        try:
-            return self.proc.wait(DEADLINE)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"worker did not stop on SIGTERM:\n{self.log()}") from None
-
-    def kill(self) -> None:
+    def kill(self) -> None:  # type: ignore[override]
         """Teardown: SIGTERM, then SIGKILL of the worker's own process group."""
-        self.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(10)
+        self.stop()
 
 
 class Workers:
@@ -128,7 +82,7 @@ class Workers:
                for i in range(count)]
         self.started += new
         for w in new:
-            w.wait_ready()
+            w.wait_ready(DEADLINE)
         return new
 
     def stop(self, workers: Sequence[Worker]) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 import policies
 import pytest
 from harness import Ledger, Workers, wait_until
-from rpqueue.storage.wire import PRIORITY_LIMIT
 
 import rpqueue
+from rpqueue.storage.wire import PRIORITY_LIMIT
 
 
 def _take_all(app: rpqueue.RPQueue, queue: str) -> list[Any]:

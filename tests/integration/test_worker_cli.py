@@ -98,7 +98,7 @@ def test_each_task_runs_exactly_once_across_processes_and_threads(
     ids = [basic.record.execute(i, _queue=q).taskid for i, q in enumerate(queues)]
     def missing() -> str:
         ran = {r["id"] for r in ledger.events("ran")}
-        lost = [(t, rpqueue.default_app().store.run(default_app().store.calls.status(q, t)))
+        lost = [(t, rpqueue.default_app().store.run(rpqueue.default_app().store.calls.status(q, t)))
                 for t, q in zip(ids, queues) if t not in ran]
         return f"not run (id, status): {lost[:10]}; queues: {rpqueue.queue_sizes()}"
 

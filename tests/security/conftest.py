@@ -4,20 +4,13 @@ default app restored after each test."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-
-HERE = Path(__file__).resolve().parent
-for path in (HERE, HERE / "taskmods"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from sec_helpers import (  # noqa: E402
+from sec_helpers import (
     Certs,
     TLSRedisServer,
     Worker,
@@ -25,7 +18,7 @@ from sec_helpers import (  # noqa: E402
     make_certs,
 )
 
-import rpqueue  # noqa: E402
+import rpqueue
 
 ACL_USER = "myapp"
 ACL_PASSWORD = "change-me-9f1c"

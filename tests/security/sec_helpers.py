@@ -7,12 +7,9 @@ needs no extra Python package.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,10 +20,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis_server import OptionValue, RedisServerProcess
+from support.paths import REPO
+from support.paths import SECURITY_TASKMODS as TASKMODS
+from support.worker import Stream, WorkerProcess, rpqueue_argv
+from support.worker import wait_until as _wait_until
 
-HERE = Path(__file__).resolve().parent
-TASKMODS = HERE / "taskmods"
-REPO = HERE.parent.parent
 SECURITY_MD = REPO / "docs" / "SECURITY.md"
 DEADLINE = 20.0
 
@@ -35,15 +33,7 @@ T = TypeVar("T")
 
 def wait_until(predicate: Callable[[], T], timeout: float = DEADLINE, interval: float = 0.01,
                message: str | Callable[[], str] = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            text = message() if callable(message) else message
-            raise AssertionError(f"timed out after {timeout}s waiting for: {text}")
-        time.sleep(interval)
+    return _wait_until(predicate, timeout, interval, message)
 
 
 # -- certificates ---------------------------------------------------------------
@@ -237,57 +227,21 @@ def dead_records(client: Any, prefix: str, queue: str) -> dict[str, dict[str, An
 # -- real worker processes -----------------------------------------------------------
 
 
-class Worker:
-    """``python -m rpqueue.run`` in its own session, logs in files, always stopped."""
+class Worker(WorkerProcess):
+    """A worker (the shared harness) with all its output in one file, run from taskmods/."""
 
     def __init__(self, argv: Sequence[str], logdir: Path, env: Mapping[str, str] | None = None):
-        logdir.mkdir(parents=True, exist_ok=True)
-        self.log_path = logdir / f"worker-{time.monotonic_ns()}.log"
-        full_env = dict(os.environ)
-        full_env.pop("RPQUEUE_URL", None)
-        full_env["PYTHONUNBUFFERED"] = "1"
-        full_env.update(env or {})
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(list(argv), cwd=TASKMODS, env=full_env,
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+        super().__init__(argv, logdir, env=env, cwd=TASKMODS, merge_output=True)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait_log(self, text: str, timeout: float = DEADLINE) -> None:
-        def seen() -> bool:
-            if not self.alive() and text not in self.log():
-                raise AssertionError(f"worker exited ({self.proc.returncode}) before logging "
-                                     f"{text!r}:\n{self.log()}")
-            return text in self.log()
-
-        wait_until(seen, timeout, message=lambda: f"{text!r} in worker log:\n{self.log()}")
-
-    def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(10)
-        return self.proc.returncode
+    def wait_log(self, text: str, timeout: float = DEADLINE, count: int = 1,
+                 stream: Stream | None = None) -> str:
+        # The security suite's longer default deadline (TLS handshakes, ACL errors).
+        return super().wait_log(text, timeout, count, stream)
 
 
 def worker_argv(url: str | None, prefix: str, module: str = "sec_tasks", *queues: str,
                 threads: int = 2, extra: Sequence[str] = ()) -> list[str]:
     """A worker's command line; with ``url`` None it reads $RPQUEUE_URL (which
     keeps a password off the command line, where any local user can read it)."""
-    conn = ["--url", url] if url is not None else []
-    return [sys.executable, "-m", "rpqueue.run", f"--module={module}", *conn,
-            "--prefix", prefix, "--threads", str(threads), "--loglevel", "INFO", *extra,
-            *queues]
+    return rpqueue_argv(module, *queues, url=url,
+                        args=["--prefix", prefix, "--threads", str(threads), *extra])

@@ -25,6 +25,10 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sec_helpers import Worker, wait_until, worker_argv
+
+import rpqueue
+from rpqueue import admin
 from rpqueue.storage.message import (
     MAX_MESSAGE_BYTES,
     MalformedMessage,
@@ -32,10 +36,6 @@ from rpqueue.storage.message import (
     decode,
     encode_call,
 )
-from sec_helpers import Worker, wait_until, worker_argv
-
-import rpqueue
-from rpqueue import admin
 
 PREFIX = "fuzz:"
 QUEUE = "fuzz"

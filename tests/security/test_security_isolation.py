@@ -90,7 +90,7 @@ def test_two_prefixes_on_one_server_never_see_each_other(
     assert a.app.get_page("default", 0)[0]["id"] == ta.taskid  # type: ignore[attr-defined]
     assert [i["id"] for i in b.app.get_page("default", 0)] == [tb.taskid]  # type: ignore[attr-defined]
     # A task id is only known under its own prefix.
-    assert a.app.store.run(app.store.calls.status("default", tb.taskid)) == "done"  # i.e. not there at all
+    assert a.app.store.run(a.app.store.calls.status("default", tb.taskid)) == "done"  # i.e. not there at all
     assert a.app.delete_item("default", tb.taskid) is False  # type: ignore[attr-defined]
     assert tb.status == "waiting"
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import redis
 import sec_tasks
-from rpqueue.storage.message import encode_call
 from sec_helpers import REPO, Worker, dead_records, push_raw, wait_until, worker_argv
 
 import rpqueue
+from rpqueue.storage.message import encode_call
 
 SRC = REPO / "src" / "rpqueue"
 PREFIX = "json:"
@@ -30,7 +30,8 @@ IMPORTERS = {"import_module", "__import__"}
 IMPORT_BY_NAME_ALLOWED = {"run.py": {"__import__"}, "worker/process.py": {"import_module"}}
 # The modules a message passes through on its way to the task function.
 MESSAGE_PATH = ["storage/message.py", "storage/calls.py", "worker/runner.py", "worker/loop.py",
-                "worker/aio.py", "storage/scripts/__init__.py", "admin.py", "data.py"]
+                "worker/aio.py", "storage/scripts/__init__.py", "admin.py", "data/codec.py",
+                "data/live.py", "data/dead.py", "data/records.py"]
 
 
 def python_sources() -> list[Path]:

@@ -24,14 +24,14 @@ from typing import Any
 import pytest
 import redis
 import sec_tasks
-from rpqueue.storage.wire import unstamp
-from rpqueue.storage.message import MAX_MESSAGE_BYTES, MAX_NESTING, MalformedMessage, decode, encode_call
-from rpqueue.storage.scripts import scripts
 from sec_helpers import Worker, dead_records, push_raw, wait_until, worker_argv
 
 import rpqueue
 from rpqueue.data import Data
 from rpqueue.errors import MessageTooLarge
+from rpqueue.storage.message import MAX_MESSAGE_BYTES, MAX_NESTING, MalformedMessage, decode, encode_call
+from rpqueue.storage.scripts import scripts
+from rpqueue.storage.wire import unstamp
 from rpqueue.task import Task, TaskRef
 
 PREFIX = "lim:"
@@ -146,7 +146,7 @@ def test_scripts_refuse_what_a_client_without_the_check_sends(
 def test_enqueue_script_checks_the_limit_it_is_given(app: rpqueue.RPQueue,
                                                      raw: redis.Redis) -> None:
     k = app.keys.queue("default")
-    keys = app.store.calls._enqueue_keys(k)
+    keys = scripts().enqueue.keys_for(k)
     exact = message_of_size(1000)
     over = message_of_size(1001, taskid="u" * 22)
     enqueue = scripts().enqueue
@@ -167,7 +167,7 @@ def test_enqueue_script_checks_the_limit_it_is_given(app: rpqueue.RPQueue,
 
 def test_data_put_script_refuses_oversized_items(app: rpqueue.RPQueue, raw: redis.Redis,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Data, "_validate", lambda self, items: None)
+    monkeypatch.setattr("rpqueue.data.live.validate", lambda items, limit: None)
     try:
         with pytest.raises(MessageTooLarge):
             Data("lim-data", app=app).put_data(["x" * MIB])
@@ -183,7 +183,7 @@ def test_worker_dead_letters_oversized_messages_however_they_were_written(
         app: rpqueue.RPQueue, raw: redis.Redis, redis_url: str,
         start_worker: Callable[..., Worker]) -> None:
     k = app.keys.queue("default")
-    keys = app.store.calls._enqueue_keys(k)
+    keys = scripts().enqueue.keys_for(k)
     big = message_of_size(MIB + 1, taskid="s" * 22)
     # Through the script with the limit argument set to 0, and with plain commands.
     scripts().enqueue(raw, keys, ["s" * 22, big, 0, "", 0, 0, 0])

@@ -18,10 +18,10 @@ import pytest
 import redis
 import sec_tasks
 from conftest import ACL_PASSWORD, ACL_PREFIX, ACL_USER
-from rpqueue.storage.connection import client_from_url
 from sec_helpers import Certs, TLSRedisServer, Worker, documented_acl_line, worker_argv
 
 import rpqueue
+from rpqueue.storage.connection import client_from_url
 
 VERIFY_FAILED = "CERTIFICATE_VERIFY_FAILED"
 

@@ -27,7 +27,7 @@ from rpqueue.worker.process import run_threads
 def threaded_app(redis_url: str) -> Iterator[rpqueue.RPQueue]:
     app = rpqueue.new_rpqueue("sec-threads", "threads:")
     app.set_redis_url(redis_url)
-    app._seen_queues.clear()
+    app.store.forget_seen()
     yield app
 
 

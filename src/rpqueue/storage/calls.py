@@ -4,6 +4,11 @@ A ``Call`` holds the script, its keys, its arguments and how to read its
 reply; ``executor.Executor`` runs it (sync, async, on a held connection, in
 a pipeline or durably), so building a call and sending it never mix. The
 builders need only the key layout, which keeps them testable without Redis.
+
+Keys come from each script's own KEYS declaration (``LuaScript.keys_for``),
+never from a list written out here, so a script and its callers cannot
+disagree on the order; argument lists are still laid out by hand, next to
+the ARGV comments of the script.
 """
 
 from __future__ import annotations
@@ -108,25 +113,16 @@ class Calls:
         self._keys = keys
         self._max = max_message_bytes
         self.s = scripts()
-        self._ekeys: dict[str, list[str]] = {}
 
     def _q(self, queue: str) -> QueueKeys:
         return self._keys().queue(queue)
 
     # -- producing -------------------------------------------------------------
 
-    def _enqueue_keys(self, k: QueueKeys) -> list[str]:
-        keys = self._ekeys.get(k.queue)
-        if keys is None or keys[0] != k.ready:
-            keys = [k.ready, k.msg, k.delayed, k.meta, k.wake, k.stats, k.leases, k.prio, k.conf,
-                    k.uniq, k.dead, k.deadmsg]
-            self._ekeys[k.queue] = keys
-        return keys
-
     def enqueue(self, queue: str, taskid: str, message: str, delay: float,
                 meta: str, unique_for: float = 0, fresh: bool = False) -> Call[Enqueued]:
         """``fresh``: the id was just made by new_id() (cannot be pending or running)."""
-        return Call(self.s.enqueue, self._enqueue_keys(self._q(queue)),
+        return Call(self.s.enqueue, self.s.enqueue.keys_for(self._q(queue)),
                     [taskid, message, ms(delay), meta, self._max(),
                      ms(unique_for), 1 if fresh else 0],
                     _enqueued, lambda: f"task {taskid} for queue {queue!r}")
@@ -135,7 +131,7 @@ class Calls:
                      unique_for: float = 0, fresh: bool = False,
                      chunk: int = 2000) -> list[Call[list[Enqueued]]]:
         """One script call per ``chunk`` (id, message, meta) items."""
-        keys = self._enqueue_keys(self._q(queue))
+        keys = self.s.enqueue_many.keys_for(self._q(queue))
         calls = []
         for start in range(0, len(items), chunk):
             part = items[start:start + chunk]
@@ -155,17 +151,13 @@ class Calls:
 
     def peek(self, queue: str) -> Call[tuple[int, int]]:
         """(Redis now, time since which the queue's next task has waited or -1), in ms."""
-        k = self._q(queue)
-        return Call(self.s.peek, [k.ready, k.prio, k.msg, k.delayed, k.leases], [],
+        return Call(self.s.peek, self.s.peek.keys_for(self._q(queue)), [],
                     lambda r: (int(r[0]), int(r[1])))
 
     # -- consuming -------------------------------------------------------------
 
     def take(self, queue: str, running_lease: float) -> Call[TakeReply]:
-        k = self._q(queue)
-        return Call(self.s.take,
-                    [k.ready, k.msg, k.delayed, k.leases, k.meta, k.wake, k.dead, k.deadmsg,
-                     k.stats, k.prio, k.uniq],
+        return Call(self.s.take, self.s.take.keys_for(self._q(queue)),
                     [ms(running_lease), MAINTENANCE_BATCH], lambda r: _take_reply(queue, r))
 
     def finish_take(self, queue: str, taken: Taken, result: str, keep: float,
@@ -173,52 +165,42 @@ class Calls:
         """done() for a task of ``queue`` and take() from it, in one script call."""
         k = self._q(queue)
         return Call(
-            self.s.finish_take,
-            [k.ready, k.msg, k.delayed, k.leases, k.meta, k.wake, k.dead, k.deadmsg, k.stats,
-             k.prio, k.uniq, k.result(taken.id)],
+            self.s.finish_take, self.s.finish_take.keys_for(k, result=k.result(taken.id)),
             [ms(running_lease), MAINTENANCE_BATCH, taken.key, taken.token, result, ms(keep)],
             lambda r: (bool(r[5]), _take_reply(queue, r)))
 
     def done(self, queue: str, taskid: bytes | str, token: str, result: str,
              keep: float) -> Call[bool]:
         k = self._q(queue)
-        return Call(self.s.done,
-                    [k.leases, k.msg, k.meta, k.stats, k.result(text(taskid)), k.uniq],
+        return Call(self.s.done, self.s.done.keys_for(k, result=k.result(text(taskid))),
                     [taskid, token, result, ms(keep)], bool)
 
     def fail(self, queue: str, taskid: bytes | str, token: str, error: str, mode: FailMode,
              reason: str, retry_delay: float = 0) -> Call[FailOutcome]:
-        k = self._q(queue)
-        return Call(self.s.fail,
-                    [k.ready, k.msg, k.leases, k.meta, k.dead, k.deadmsg, k.stats, k.wake,
-                     k.delayed, k.prio, k.uniq],
+        return Call(self.s.fail, self.s.fail.keys_for(self._q(queue)),
                     [taskid, token, error, int(mode), reason, ms(retry_delay)],
                     lambda r: FailOutcome(int(r)))
 
     def release(self, taken: Taken) -> Call[bool]:
         """Give back a taken task that will not run here (the worker is stopping)."""
-        k = self._q(taken.queue)
-        return Call(self.s.release, [k.leases, k.ready, k.meta, k.wake, k.prio],
+        return Call(self.s.release, self.s.release.keys_for(self._q(taken.queue)),
                     [taken.key, taken.token], bool)
 
     def extend(self, queue: str, taskid: str, token: str, seconds: float) -> Call[int]:
         """The new lease deadline (ms), or LEASE_LOST."""
-        k = self._q(queue)
-        return Call(self.s.extend, [k.leases, k.meta], [taskid, token, ms(seconds)], int)
+        return Call(self.s.extend, self.s.extend.keys_for(self._q(queue)),
+                    [taskid, token, ms(seconds)], int)
 
     # -- inspecting --------------------------------------------------------------
 
     def cancel(self, queue: str, taskid: str) -> Call[CancelOutcome]:
         k = self._q(queue)
-        return Call(self.s.cancel, [k.ready, k.msg, k.delayed, k.leases, k.meta, k.result(taskid),
-                                    k.prio, k.uniq], [taskid], lambda r: CancelOutcome(int(r)))
+        return Call(self.s.cancel, self.s.cancel.keys_for(k, result=k.result(taskid)), [taskid],
+                    lambda r: CancelOutcome(int(r)))
 
     def status(self, queue: str, taskid: str) -> Call[str]:
-        k = self._q(queue)
-        return Call(self.s.status, [k.delayed, k.leases, k.msg], [taskid], text)
+        return Call(self.s.status, self.s.status.keys_for(self._q(queue)), [taskid], text)
 
     def clear(self, queue: str, batch: int = 1000) -> Call[int]:
         """Remove up to ``batch`` waiting and delayed tasks (run it until it returns < batch)."""
-        k = self._q(queue)
-        return Call(self.s.clear, [k.ready, k.delayed, k.msg, k.meta, k.leases, k.prio, k.uniq],
-                    [batch], int)
+        return Call(self.s.clear, self.s.clear.keys_for(self._q(queue)), [batch], int)

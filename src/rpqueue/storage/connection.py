@@ -22,6 +22,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
+
+# Re-exported: Redis's refusal of a command, for layers above storage
+# (which never import redis) to recognise in a pipeline's replies.
+from redis.exceptions import ResponseError as ResponseError
 from redis.retry import Retry
 
 # Errors after which the same command may simply be tried again later: the

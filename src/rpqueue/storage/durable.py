@@ -93,9 +93,11 @@ def _not_durable(call: Call[Any], acked: int, want: Durability) -> NotDurable:
 
 
 def _commands(call: Call[Any], want: Durability, sha: bool) -> list[tuple[Any, ...]]:
-    script = call.script
-    head = ("EVALSHA", script.sha) if sha else ("EVAL", script.source)
-    return [(*head, len(call.keys), *call.keys, *call.args),
+    # The NOSCRIPT fallback is this module's own, not LuaScript's: WAIT must
+    # follow the write in the same pipeline on the same connection, so the
+    # retry re-sends the pair (EVAL, WAIT) rather than the script call alone.
+    # The command itself is formed in one place, LuaScript.command.
+    return [call.script.command(call.keys, call.args, source=not sha),
             ("WAIT", want.replicas, want.timeout_ms)]
 
 

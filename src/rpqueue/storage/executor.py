@@ -7,11 +7,14 @@
 - ``pipeline`` / ``apipeline``: several calls and plain commands in one round
   trip, each reply parsed or its error returned in its place.
 
-NOSCRIPT is handled in one place, ``LuaScript`` for single calls and
-``_rerun_lost`` for pipelines: Redis forgets its script cache on a restart
-or failover, and a script it did not find did not run, so sending it again
-with its source is always safe. Refused writes are translated to rpqueue's
-errors (``errors.translate``) here too.
+NOSCRIPT is handled by ``LuaScript`` for single calls and by ``_read`` /
+``apipeline`` for pipelines (a step that answered NOSCRIPT is run again
+alone): Redis forgets its script cache on a restart or failover, and a
+script it did not find did not run, so sending it again with its source is
+always safe. ``durable.py`` is the one other place, on purpose: its WAIT
+must follow the write in the same pipeline, so it re-sends both. Every
+place forms the command with ``LuaScript.command``. Refused writes are
+translated to rpqueue's errors (``errors.translate``) here too.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ Step = Call[Any] | Command[Any]
 
 
 def _evalsha(call: Call[Any]) -> tuple[Any, ...]:
-    return ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+    return call.script.command(call.keys, call.args)
 
 
 class Executor:

@@ -115,7 +115,7 @@ class Store:
         # A new queue: wake workers serving all queues and make busy ones
         # re-read their queue order.
         return [command("RPUSH", k.queues_wake, "1"), command("LTRIM", k.queues_wake, -1, -1),
-                command("INCR", k.queues_version)]
+                command("INCRBY", k.queues_version, 1)]
 
     def note_queue(self, queue: str) -> None:
         """Record a queue in the known-queues index, once per process."""
@@ -142,6 +142,32 @@ class Store:
         if added:
             raise_first(await self.apipeline(self._announce_steps()))
         seen.add(queue)
+
+    # -- small reads and writes of the task layer ---------------------------------
+
+    def read_result(self, queue: str, taskid: str) -> Any:
+        """The raw saved result of a task, or None."""
+        return self.client.get(self.keys.queue(queue).result(taskid))
+
+    async def aread_result(self, queue: str, taskid: str) -> Any:
+        return await self.aclient().get(self.keys.queue(queue).result(taskid))
+
+    def set_abort(self, queue: str, taskid: str, hard: bool) -> None:
+        """Ask the worker running a task to stop it (workers look every half second).
+
+        A short life keeps the flag from reaching a later run that reuses
+        this task id."""
+        self.client.set(self.keys.queue(queue).abort(taskid), "hard" if hard else "soft",
+                        px=60_000)
+
+    def publish_tasks(self, settings: dict[str, str]) -> None:
+        """Write task settings (name -> JSON) to the published task registry."""
+        if settings:
+            self.client.hset(self.keys.tasks, mapping=settings)
+
+    def read_tasks(self) -> dict[str, Any]:
+        """The published task registry: name -> raw JSON settings."""
+        return {text(k): v for k, v in self.client.hgetall(self.keys.tasks).items()}
 
     def known_queues(self) -> list[str]:
         return sorted(text(q) for q in self.client.zrange(self.keys.queues, 0, -1))

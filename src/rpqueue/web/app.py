@@ -1,8 +1,9 @@
 """The dashboard's ASGI app: the page, its static files and the JSON API.
 
-The API is documented in docs/DASHBOARD.md. Redis is reached with the
-synchronous client the rest of rpqueue uses, from Starlette's thread pool,
-so a slow Redis never blocks the event loop.
+The API is documented in docs/DASHBOARD.md. Redis is reached through the
+read model (``rpqueue.views``) with the synchronous client the rest of
+rpqueue uses, from Starlette's thread pool, so a slow Redis never blocks
+the event loop.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs
 
-import redis
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import VERSION
+from ..storage.reads import StorageError
 from . import model
 from .security import AUTH_COOKIE, LOOPBACK_HOSTS, SESSION_COOKIE, Guard, Security
 
@@ -259,5 +260,5 @@ def create_app(rpq: RPQueue, token: str | None = None, *,
     return Starlette(
         routes=routes,
         middleware=[Middleware(Guard, security=security)],
-        exception_handlers={ApiError: api_error, redis.RedisError: redis_error},
+        exception_handlers={ApiError: api_error, StorageError: redis_error},
     )

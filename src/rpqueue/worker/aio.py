@@ -40,65 +40,61 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TaskAborted, TimeLimitExceeded
-from ..storage.connection import RETRYABLE_ERRORS
 from ..storage.message import Message
-from .runner import FailurePlan, Finished, _current, log, plan_failure
-from .scheduling import bound
+from .outcomes import Outcome, TaskRun, write_outcomes
+from .state import TASK_EXITS, Reservation, Running, _current, log
 
 if TYPE_CHECKING:
-    from ..context import Context
-    from ..storage.calls import Call, Taken
+    from collections.abc import Callable
+
+    from ..storage.calls import Taken
     from ..task import Task
-    from .runner import Runner, Running
+    from .runner import Runner
+    from .scheduling import QueuePolicy
 
 # How long a cancelled coroutine may still await (its clean-up) before its
 # time limit is recorded as exceeded anyway. Its slot stays taken until it ends.
 CANCEL_GRACE = 1.0
 # The most outcomes written in one round trip.
 REPORT_BATCH = 500
-# Tries to write a batch of outcomes while Redis is unreachable (0.2, 0.6, 1.8 s apart).
-REPORT_TRIES = 4
 # The most tasks one thread takes in one round trip for the loop.
 PREFETCH = 32
 
-# Per worker thread: slots reserved for the tasks a prefetch is handing over.
-_prefetching = threading.local()
+
+class TaskExited(Exception):
+    """A coroutine raised SystemExit or KeyboardInterrupt (its failure)."""
 
 
-class _Run:
-    """One coroutine and what it takes to report it."""
-
-    __slots__ = ("expired", "inner", "message", "reported", "runner", "running", "taken",
-                 "task", "timers")
-
-    def __init__(self, runner: Runner, taken: Taken, task: Task, message: Message,
-                 running: Running) -> None:
-        self.runner, self.taken, self.task = runner, taken, task
-        self.message, self.running = message, running
-        self.inner: asyncio.Future[Any] | None = None
-        self.timers: list[asyncio.TimerHandle] = []
-        self.expired = False  # cancelled at its time limit
-        self.reported = False  # its failure was recorded before it ended (grace passed)
-
-
-class _Outcome:
-    __slots__ = ("error", "run", "value")
-
-    def __init__(self, run: _Run, value: Any, error: Exception | None) -> None:
-        self.run, self.value, self.error = run, value, error
+async def _contained(coro: Any) -> Any:
+    # asyncio re-raises SystemExit and KeyboardInterrupt out of the event
+    # loop, which would end the lane for every task on it: here they only
+    # fail this task, like any exception.
+    try:
+        return await coro
+    except TASK_EXITS as exc:
+        raise TaskExited(f"{type(exc).__name__}: {exc}") from None
 
 
 class AsyncLane:
-    def __init__(self, concurrency: int) -> None:
+    """The event loop of one worker process and its reporter thread.
+
+    ``policy`` and ``served`` (the process's queue policy and its current
+    queue list) bound batched takes by the scheduling mode's share.
+    """
+
+    def __init__(self, concurrency: int, policy: QueuePolicy | None = None,
+                 served: Callable[[], list[str]] | None = None) -> None:
+        self.policy = policy
+        self.served = served
         self.slots = threading.BoundedSemaphore(max(1, concurrency))
         self.loop = asyncio.new_event_loop()
         # Tasks handed over, and whether the loop was asked to start them.
-        self._inbox: collections.deque[_Run] = collections.deque()
+        self._inbox: collections.deque[TaskRun] = collections.deque()
         self._inbox_lock = threading.Lock()
         self._woken = False
         self._async_only: dict[str, bool] = {}
         # Outcomes for the reporter thread, which is woken once for many.
-        self._outcomes: collections.deque[_Outcome] = collections.deque()
+        self._outcomes: collections.deque[Outcome] = collections.deque()
         self._report_wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._report_woken = False
         self.thread = threading.Thread(target=self.loop.run_forever, name="rpqueue-asyncio",
@@ -111,14 +107,14 @@ class AsyncLane:
     # -- worker threads ----------------------------------------------------------
 
     def submit(self, runner: Runner, taken: Taken, task: Task, message: Message,
-               running: Running) -> None:
-        reserved = getattr(_prefetching, "reserved", 0)
-        if reserved:
-            _prefetching.reserved = reserved - 1  # its slot was reserved by _prefetch
-        else:
+               running: Running, reservation: Reservation | None = None) -> None:
+        """Start an async task on the loop; ``reservation``: a batch of takes
+        already holds a slot for it."""
+        reserved = reservation is not None and reservation.use()
+        if not reserved:
             self.slots.acquire()
         with self._inbox_lock:
-            self._inbox.append(_Run(runner, taken, task, message, running))
+            self._inbox.append(TaskRun(runner, taken, task, message, running))
             wake, self._woken = not self._woken, True
         if wake:
             self.loop.call_soon_threadsafe(self._start_handed_over)
@@ -134,7 +130,7 @@ class AsyncLane:
         most PREFETCH) in one round trip, and run them: async ones are handed over
         into the slots reserved for them, a plain one runs here and is reported."""
         app = runner.app
-        if app.cluster:
+        if app.store.cluster:
             return  # a pipeline of scripts is for one server
         only = self._async_only.get(queue_name)
         if only is None:
@@ -144,19 +140,19 @@ class AsyncLane:
         if not only:
             return
         limit = PREFETCH
-        policy = bound()
-        if policy is not None:
-            scheduler, queue_list = policy
-            served = queue_list.get()
-            limit = scheduler.prefetch_limit(queue_name, served, PREFETCH)
+        policy = self.policy
+        served: list[str] = []
+        if policy is not None and self.served is not None:
+            served = self.served()
+            limit = policy.prefetch_limit(queue_name, served, PREFETCH)
         n = 0
         while n < limit and self.slots.acquire(blocking=False):
             n += 1
         if not n:
             return
-        _prefetching.reserved = n
+        reservation = Reservation(n)
         try:
-            call = app.store.calls.take(queue_name, app.running_lease)
+            call = app.store.calls.take(queue_name, app.store.running_lease)
             try:
                 replies = app.store.pipeline([call] * n)
             except Exception as exc:
@@ -169,14 +165,14 @@ class AsyncLane:
             # counts: a task queued between two of these takes comes after
             # an empty one.
             takes = [r.taken for r in replies if not isinstance(r, Exception)]
-            if policy is not None:
+            if policy is not None and self.served is not None:
                 got_n = sum(1 for t in takes if t is not None)
-                scheduler.prefetched(queue_name, served, got_n, got_n < len(takes))
+                policy.prefetched(queue_name, served, got_n, got_n < len(takes))
             for got in takes:
                 if got is None:
                     continue
                 try:
-                    finished = runner.run(got)
+                    finished = runner.run(got, reservation)
                     if finished is not None:
                         runner.finish(finished)
                 except Exception:
@@ -184,9 +180,10 @@ class AsyncLane:
                     # hand-over of the task that came first.
                     log.exception("running task %s taken in a batch failed", got.id)
         finally:
-            for _ in range(_prefetching.reserved):
+            # Slots reserved for takes that came back empty, or for tasks
+            # that were not handed over after all (dead-lettered on decoding).
+            for _ in range(reservation.left):
                 self.slots.release()
-            _prefetching.reserved = 0
 
     # -- the loop --------------------------------------------------------------
 
@@ -202,7 +199,7 @@ class AsyncLane:
                 log.exception("starting async task %s failed", run.taken.id)
                 self._outcome(run, None, RuntimeError("the task could not be started"))
 
-    def _start(self, run: _Run) -> None:
+    def _start(self, run: TaskRun) -> None:
         running, task = run.running, run.task
         # The loop's thread, so the monitor leaves this run's limits to the loop
         # (an exception raised into the thread that took it would hit that
@@ -216,7 +213,7 @@ class AsyncLane:
         if app.hooks:
             ctx.run(app.emit, "before_task", running)
         try:
-            coro = task.function(*run.message.args, **run.message.kwargs)
+            coro = _contained(task.function(*run.message.args, **run.message.kwargs))
             if sys.version_info >= (3, 11):
                 inner = self.loop.create_task(coro, context=ctx)
             else:
@@ -234,7 +231,7 @@ class AsyncLane:
             run.timers.append(self.loop.call_later(limit, self._expire, run))
         inner.add_done_callback(lambda _: self._ended(run, key))
 
-    def _expire(self, run: _Run) -> None:
+    def _expire(self, run: TaskRun) -> None:
         """The time limit: cancel the coroutine; its clean-up gets CANCEL_GRACE seconds."""
         if run.inner is None or run.inner.done():
             return
@@ -242,7 +239,7 @@ class AsyncLane:
         run.inner.cancel()
         run.timers.append(self.loop.call_later(CANCEL_GRACE, self._past_grace, run))
 
-    def _past_grace(self, run: _Run) -> None:
+    def _past_grace(self, run: TaskRun) -> None:
         if run.inner is None or run.inner.done():
             return
         task = run.task
@@ -252,11 +249,11 @@ class AsyncLane:
         self._outcome(run, None, self._limit_error(run), release=False)
 
     @staticmethod
-    def _limit_error(run: _Run) -> TimeLimitExceeded:
+    def _limit_error(run: TaskRun) -> TimeLimitExceeded:
         limit = run.task.soft_timeout or run.task.timeout
         return TimeLimitExceeded(f"task {run.running.taskid} ran past its {limit}s limit")
 
-    def _ended(self, run: _Run, key: int) -> None:
+    def _ended(self, run: TaskRun, key: int) -> None:
         for timer in run.timers:
             timer.cancel()
         run.runner.untrack(key)
@@ -290,11 +287,11 @@ class AsyncLane:
             run.runner.app.emit("after_task", running, value, error)
         self._outcome(run, value, error)
 
-    def _outcome(self, run: _Run, value: Any, error: Exception | None,
+    def _outcome(self, run: TaskRun, value: Any, error: Exception | None,
                  release: bool = True) -> None:
         if release:
             self.slots.release()
-        self._outcomes.append(_Outcome(run, value, error))
+        self._outcomes.append(Outcome(run, value, error))
         if not self._report_woken:
             self._report_woken = True
             self._report_wake.put(True)
@@ -306,11 +303,11 @@ class AsyncLane:
             # Cleared before reading: an outcome added from here on wakes us again.
             self._report_woken = False
             while self._outcomes:
-                batch: list[_Outcome] = []
+                batch: list[Outcome] = []
                 while self._outcomes and len(batch) < REPORT_BATCH:
                     batch.append(self._outcomes.popleft())
                 try:
-                    self._report(batch)
+                    write_outcomes(batch)
                 except Exception:
                     # Redis trouble while reporting: the lease rules decide what
                     # happens to these tasks; the lane must survive.
@@ -319,70 +316,7 @@ class AsyncLane:
                     for outcome in batch:
                         outcome.run.runner.count("in_flight", -1)
 
-    def _report(self, batch: list[_Outcome]) -> None:
-        """Write a batch of outcomes in one round trip, then log them and call hooks."""
-        calls: list[tuple[_Outcome, Call[Any], Finished | FailurePlan]] = []
-        for outcome in batch:
-            run = outcome.run
-            runner, taken, task = run.runner, run.taken, run.task
-            calls_of = runner.app.store.calls
-            try:
-                if outcome.error is None:
-                    f = runner.finished(taken, task, outcome.value, run.running)
-                    calls.append((outcome, calls_of.done(
-                        taken.queue, taken.key, taken.token, f.result, task.save_results), f))
-                    continue
-                runner.log_failure(taken, task, outcome.error)
-                plan = plan_failure(task, run.message, taken, outcome.error)
-                if plan.fresh_call is not None:
-                    # The 0/1 retry: a new call, then this one is done.
-                    runner.requeue_fresh(task, run.message, plan.fresh_call)
-                    calls.append((outcome, calls_of.done(
-                        taken.queue, taken.key, taken.token, "null", 0), plan))
-                    continue
-                calls.append((outcome, calls_of.fail(
-                    taken.queue, taken.key, taken.token, plan.error, plan.mode, plan.reason,
-                    plan.delay), plan))
-            except Exception:
-                log.exception("reporting async task %s failed", taken.id)
-        if not calls:
-            return
-        app = calls[0][0].run.runner.app
-        replies: list[Any] = [None] * len(calls)
-        pending = list(range(len(calls)))
-        for attempt in range(REPORT_TRIES):
-            try:
-                got = _run_calls(app, [calls[i][1] for i in pending])
-            except RETRYABLE_ERRORS as exc:  # the pipeline as a whole
-                got = [exc] * len(pending)
-            again = []
-            for i, reply in zip(pending, got):
-                if isinstance(reply, RETRYABLE_ERRORS) and attempt < REPORT_TRIES - 1:
-                    again.append(i)
-                else:
-                    replies[i] = reply
-            if not again:
-                break
-            # Sent again: each call is fenced by its lease token, so one that
-            # did run before the connection broke only reports a lost lease.
-            log.warning("Redis unreachable while reporting %d async task(s); retrying",
-                        len(again))
-            time.sleep(0.2 * 3 ** attempt)
-            pending = again
-        for (outcome, _, what), reply in zip(calls, replies):
-            run = outcome.run
-            if isinstance(reply, Exception):
-                log.error("reporting async task %s failed: %s", run.taken.id, reply)
-            elif isinstance(what, Finished):
-                run.runner.report(what, bool(reply))
-            elif what.fresh_call is None:
-                run.runner.after_fail(run.taken, run.task, what, int(reply))
-
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._report_wake.put(False)
 
-
-def _run_calls(app: Context, calls: list[Call[Any]]) -> list[Any]:
-    """Run script calls in one pipelined round trip; each reply parsed, or its error."""
-    return app.store.pipeline(list(calls))

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import SoftTimeLimitExceeded, TaskAborted, TimeLimitExceeded
 from ..storage.wire import FailMode, FailOutcome
-from .runner import Runner, Running, _safe
+from ..storage.worker_io import WorkerIO
+from .runner import Runner
+from .state import Running, _safe
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -43,8 +45,11 @@ def raise_in_thread(thread_id: int, exc: type[BaseException]) -> bool:
 
 
 class Monitor:
+    """Enforces time limits and abort requests on the tasks of one process."""
+
     def __init__(self, app: Context, runner: Runner, stop: threading.Event) -> None:
         self.app = app
+        self.io = WorkerIO(app.store)
         self.runner = runner
         self.stop = stop
         self._last_poll = 0.0
@@ -110,14 +115,12 @@ class Monitor:
                   r.taskid)
 
     def _aborts(self, running: list[Running]) -> None:
-        pipe = self.app.client.pipeline(transaction=False)
-        for r in running:
-            pipe.get(self.app.keys.queue(r.queue).abort(r.taskid))
-        for r, flag in zip(running, pipe.execute()):
+        flags = self.io.abort_flags([(r.queue, r.taskid) for r in running])
+        for r, flag in zip(running, flags):
             if flag is None:
                 continue
             r.abort_requested = True
-            if flag not in (b"hard", "hard") or r.hard_abort:
+            if flag != "hard" or r.hard_abort:
                 continue
             r.hard_abort = True
             log.warning("aborting task %s (%s)", _safe(r.task.name), r.taskid)

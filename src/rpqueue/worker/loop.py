@@ -15,13 +15,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from redis.exceptions import ConnectionError, TimeoutError
-
 from ..storage.calls import Taken, TakeReply
-from ..storage.connection import RETRYABLE_ERRORS, socket_timeout
-from ..storage.wire import text
+from ..storage.worker_io import RETRYABLE_ERRORS, WorkerIO
 from .runner import Finished, Runner
-from .scheduling import Scheduler, bind, parse_settings
+from .scheduling import QueuePolicy, parse_settings
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -58,13 +55,14 @@ class QueueList:
 
     def __init__(self, app: Context, queues: list[str] | None) -> None:
         self.app = app
+        self.io = WorkerIO(app.store)
         self.fixed = app.ordered_queues(queues) if queues else None
         self._queues: list[str] = []
         self._loaded = -QUEUE_REFRESH
         self._paused: frozenset[str] = frozenset()
         self._paused_loaded = -PAUSED_REFRESH
         self._version: object = None
-        self.scheduler = Scheduler(app)
+        self.policy = QueuePolicy(app)
 
     def refresh(self) -> None:
         self._loaded = -QUEUE_REFRESH
@@ -86,16 +84,11 @@ class QueueList:
             queues = self._queues
         if now - self._paused_loaded >= PAUSED_REFRESH:
             try:
-                pipe = self.app.client.pipeline(transaction=False)
-                pipe.smembers(self.app.keys.paused)
-                pipe.get(self.app.keys.queues_version)
-                pipe.hgetall(self.app.keys.scheduling)
-                pipe.hgetall(self.app.keys.weights)
-                raw, version, scheduling, weights = pipe.execute()
-                self._paused = frozenset(text(q) for q in raw)
-                self.scheduler.configure(parse_settings(scheduling, weights))
-                if self.fixed is None and version != self._version:
-                    self._version = version
+                state = self.io.queue_state()
+                self._paused = state.paused
+                self.policy.configure(parse_settings(state.scheduling, state.weights))
+                if self.fixed is None and state.version != self._version:
+                    self._version = state.version
                     self._queues = self.app.ordered_queues()
                     self._loaded = now
                     queues = self._queues
@@ -109,12 +102,12 @@ class QueueList:
     def order(self, fresh: bool = False) -> list[str]:
         """The queues in the order to try them for one take; report what the
         take found with ``record``."""
-        return self.scheduler.order(self.get(fresh))
+        return self.policy.order(self.get(fresh))
 
     def record(self, order: list[str], served: int | None) -> None:
         """``order[:served]`` were empty and ``order[served]`` gave a task
         (``served`` None: all were empty)."""
-        self.scheduler.record(order, served)
+        self.policy.record(order, served)
 
 
 class Waker:
@@ -129,16 +122,15 @@ class Waker:
 
     def __init__(self, app: Context, queues: QueueList, stop: threading.Event) -> None:
         self.app = app
+        self.io = WorkerIO(app.store)
         self.queues = queues
         self.stop = stop
-        self.cluster = app.cluster
+        self.cluster = app.store.cluster
         self.event = threading.Event()
         # A blocking pop must return before the socket times out, or every
         # idle wait would look like a lost connection (--timeout below 1 s).
-        sock = socket_timeout(app.client)
-        self.max_block = MAX_IDLE if sock is None else max(0.01, min(MAX_IDLE, sock * 0.5))
-        self.waiter_block = WAITER_BLOCK if sock is None else max(0.01, min(WAITER_BLOCK,
-                                                                            sock * 0.5))
+        self.max_block = self.io.block_limit(MAX_IDLE)
+        self.waiter_block = self.io.block_limit(WAITER_BLOCK)
         self._waiters: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
@@ -155,35 +147,26 @@ class Waker:
             if self.event.wait(timeout):
                 self.event.clear()
             return None
-        wake_keys = [self.app.keys.queue(q).wake for q in queues]
+        keys = self.app.store.keys
+        wake_keys = [keys.queue(q).wake for q in queues]
         if self.queues.fixed is None:
-            wake_keys.append(self.app.keys.queues_wake)
+            wake_keys.append(keys.queues_wake)
         if not wake_keys:
             # Every named queue is paused: nothing to block on, just wait.
             self.stop.wait(timeout)
             return None
-        pipe = self.app.client.pipeline(transaction=False)
-        pipe.blpop(wake_keys, timeout=timeout)
-        take = self.app.store.calls.take(queues[0], self.app.running_lease) if queues else None
-        if take is not None:
-            pipe.execute_command("EVALSHA", take.script.sha, len(take.keys), *take.keys,
-                                 *take.args)
-        replies = pipe.execute(raise_on_error=False)
-        for reply in replies:
-            if isinstance(reply, (ConnectionError, TimeoutError)):
-                raise reply
-        got = replies[0]
-        if got and not isinstance(got, Exception) and text(got[0]) == self.app.keys.queues_wake:
+        store = self.app.store
+        take = store.calls.take(queues[0], store.running_lease) if queues else None
+        woke, reply = self.io.wait_and_take(wake_keys, timeout, take)
+        if woke == keys.queues_wake:
             self.queues.refresh()
-        if take is None or isinstance(replies[1], Exception):
-            # NOSCRIPT after a Redis restart: the next take reloads the script.
-            return None
-        return take.parse(replies[1])
+        return reply
 
     def _start_waiters(self, queues: list[str]) -> None:
-        wanted = [(q, self.app.keys.queue(q).wake) for q in queues]
+        keys = self.app.store.keys
+        wanted = [(q, keys.queue(q).wake) for q in queues]
         if self.queues.fixed is None:
-            wanted.append(("", self.app.keys.queues_wake))
+            wanted.append(("", keys.queues_wake))
         with self._lock:
             for name, key in wanted:
                 if name not in self._waiters:
@@ -198,7 +181,7 @@ class Waker:
             try:
                 # Waiters are daemon threads nobody joins: they may block long,
                 # which keeps an idle worker's traffic low however many queues.
-                if self.app.client.blpop([key], timeout=self.waiter_block):
+                if self.io.wait(key, self.waiter_block):
                     if not name:
                         self.queues.refresh()
                     self.event.set()
@@ -221,9 +204,17 @@ class Worker:
         self.pending: Finished | None = None
 
     def run(self) -> None:
+        """Take and run tasks until the process stops."""
+        try:
+            self._loop()
+        except BaseException:
+            # Not an error of one step: the process replaces this thread
+            # (process.run_threads), but the reason must be on record.
+            log.critical("worker thread ended by an exception", exc_info=True)
+            raise
+
+    def _loop(self) -> None:
         self.direct = self.app.store.clients.direct()
-        # For the asyncio lane's batched takes, which run inside this thread's.
-        bind(self.queues.scheduler, self.queues)
         backoff = 0.1
         while True:
             try:
@@ -249,22 +240,25 @@ class Worker:
         self.pending = self.runner.run(taken)
 
     def step(self) -> None:
-        """Report the last task and run the next, or sleep until there may be one."""
-        finished, self.pending = self.pending, None
+        """Report the last task and run the next, or sleep until there may be one.
+
+        The last task's outcome stays in ``self.pending`` until it is written:
+        whatever raises before that (the queue refresh, a refused or lost
+        write, Redis BUSY) leaves it for the next step to write.
+        """
+        finished = self.pending
         queues = self.queues.order(fresh=finished is not None and finished.took >= FRESH_AFTER)
         next_ms, now_ms, start = -1, 0, 0
+        store = self.app.store
         if finished is not None:
             if queues and finished.taken.queue == queues[0]:
                 # The queue to try first (in weighted or aging mode, the one
                 # the mode picks): writing the outcome and taking the next
                 # task in one script skips no priority.
-                try:
-                    ok, reply = self.app.store.run(self.app.store.calls.finish_take(
-                        queues[0], finished.taken, finished.result, finished.task.save_results,
-                        self.app.running_lease), self.direct)
-                except RETRYABLE_ERRORS:
-                    self.pending = finished
-                    raise
+                ok, reply = store.run(store.calls.finish_take(
+                    queues[0], finished.taken, finished.result, finished.task.save_results,
+                    store.running_lease), self.direct)
+                self.pending = None
                 self.runner.report(finished, ok)
                 if reply.taken is not None:
                     self.queues.record(queues, 0)
@@ -272,14 +266,10 @@ class Worker:
                     return
                 now_ms, next_ms, start = reply.now_ms, reply.next_ms, 1
             else:
-                try:
-                    self.runner.finish(finished)
-                except RETRYABLE_ERRORS:
-                    self.pending = finished
-                    raise
+                self.runner.finish(finished)
+                self.pending = None
         for i in range(start, len(queues)):
-            reply = self.app.store.run(self.app.store.calls.take(queues[i], self.app.running_lease),
-                                           self.direct)
+            reply = store.run(store.calls.take(queues[i], store.running_lease), self.direct)
             if reply.taken is not None:
                 self.queues.record(queues, i)
                 self._run(reply.taken)
@@ -288,7 +278,7 @@ class Worker:
             if reply.next_ms >= 0 and (next_ms < 0 or reply.next_ms < next_ms):
                 next_ms = reply.next_ms
         self.queues.record(queues, None)
-        if not self.queues.scheduler.strict:
+        if not self.queues.policy.strict:
             # All were empty: the take on waking goes to the queue the mode
             # puts first now (weighted credits were just reset).
             queues = self.queues.order()

@@ -2,7 +2,12 @@
 
 Signal handlers only set a flag. On SIGTERM, SIGINT or SIGUSR1 a worker
 stops taking tasks, lets running ones finish for up to ``wait_per_thread``
-seconds, and exits 0. A supervisor process restarts children that die.
+seconds, and exits 0. A supervisor process restarts children that die; a
+worker process replaces worker threads that die.
+
+Processes a task forks (multiprocessing) get the default signal handlers
+back: with the worker's, they would only set a flag nobody reads, and
+``Process.terminate()`` would not stop them.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
-
 from ..periodic import start_scheduler
 from ..registry import HEARTBEAT, WorkerInfo
+from ..storage.worker_io import RETRYABLE_ERRORS, ResponseError, WorkerIO
+from .aio import AsyncLane
 from .limits import SUPERVISED_ENV, start_monitor
 from .loop import MAX_IDLE, QueueList, Waker, Worker, nap
 from .runner import Runner
+from .state import Lane
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -33,6 +39,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("rpqueue.worker")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# The worker's own stop handlers, which children forked from it must not keep.
+_handlers: set[Callable[[int, FrameType | None], None]] = set()
+_fork_hook = [False]
+
+
+def _defaults_in_child() -> None:
+    """After a fork: the default handler for each stop signal still handled by ours."""
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) in _handlers:
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT
+                          else signal.SIG_DFL)
 
 
 def _on_stop(stop: threading.Event) -> None:
@@ -56,6 +73,11 @@ def _on_stop(stop: threading.Event) -> None:
             stop.wait(0.05)
 
     threading.Thread(target=relay, name="rpqueue-signals", daemon=True).start()
+    _handlers.add(handler)
+    if not _fork_hook[0]:
+        # Once per process: hooks registered at fork cannot be removed.
+        os.register_at_fork(after_in_child=_defaults_in_child)
+        _fork_hook[0] = True
     for sig in STOP_SIGNALS:
         signal.signal(sig, handler)
 
@@ -66,7 +88,7 @@ def _wait_for_redis(app: Context, stop: threading.Event) -> bool:
         try:
             app.publish_registry()
             return True
-        except (ConnectionError, TimeoutError) as exc:
+        except RETRYABLE_ERRORS as exc:
             log.warning("Redis unreachable (%s); retrying in %.1fs", exc, backoff)
             stop.wait(backoff)
             backoff = min(backoff * 2, 5.0)
@@ -81,12 +103,13 @@ def _wait_for_redis(app: Context, stop: threading.Event) -> bool:
 def _upkeep(app: Context, runner: Runner, queues: QueueList, stop: threading.Event,
             info: WorkerInfo) -> None:
     """Heartbeat, renew leases of running 0/1 tasks, mark served queues as seen."""
-    every = max(1.0, min(60.0, app.running_lease / 3))
+    every = max(1.0, min(60.0, app.store.running_lease / 3))
+    io = WorkerIO(app.store)
     last_seen = 0.0
     while True:
         try:
             info.beat(runner, queues.get())
-        except (ConnectionError, TimeoutError):
+        except RETRYABLE_ERRORS:
             pass
         except Exception:
             log.exception("worker heartbeat failed")
@@ -96,12 +119,9 @@ def _upkeep(app: Context, runner: Runner, queues: QueueList, stop: threading.Eve
             now = time.monotonic()
             if now - last_seen >= every:
                 runner.renew_leases()
-                served = queues.get()
-                if served:
-                    t = app.redis_time()
-                    app.client.zadd(app.keys.queues, {q: t for q in served})
+                io.mark_served(queues.get())
                 last_seen = now
-        except (ConnectionError, TimeoutError):
+        except RETRYABLE_ERRORS:
             pass
         except Exception:
             log.exception("worker upkeep failed")
@@ -122,13 +142,19 @@ def run_threads(
     if not _wait_for_redis(app, stop):
         return 0
     queue_list = QueueList(app, queues)
-    runner = Runner(app, success_level, async_concurrency)
+
+    def make_lane(concurrency: int) -> Lane:
+        # The lane's batched takes follow the process's queue policy.
+        return AsyncLane(concurrency, queue_list.policy, queue_list.get)
+
+    runner = Runner(app, success_level, async_concurrency, make_lane)
     waker = Waker(app, queue_list, stop)
-    workers = [
-        threading.Thread(target=Worker(app, queue_list, runner, stop, waker).run,
-                         name=f"rpqueue-worker-{i}", daemon=True)
-        for i in range(threads)
-    ]
+
+    def worker_thread(i: int) -> threading.Thread:
+        return threading.Thread(target=Worker(app, queue_list, runner, stop, waker).run,
+                                name=f"rpqueue-worker-{i}", daemon=True)
+
+    workers = [worker_thread(i) for i in range(threads)]
     info = WorkerInfo(app, threads)
     keeper = threading.Thread(target=_upkeep, args=(app, runner, queue_list, stop, info),
                               name="rpqueue-upkeep", daemon=True)
@@ -139,7 +165,13 @@ def run_threads(
     log.info("worker pid %d serving %s with %d thread(s) on %s", os.getpid(),
              ", ".join(queues) if queues else "all queues", threads, app.store.clients.describe())
     while not stop.wait(0.5):
-        pass
+        for i, t in enumerate(workers):
+            if not t.is_alive() and not stop.is_set():
+                # Whatever ended it (Worker.run only returns on stop), the
+                # process must not go on looking alive with a thread fewer.
+                log.error("worker thread %s ended unexpectedly; starting another", t.name)
+                workers[i] = worker_thread(i)
+                workers[i].start()
     # Idle threads may sit in a blocking pop for up to a second; only the
     # tasks actually running are worth waiting for.
     deadline = time.monotonic() + wait
@@ -151,7 +183,7 @@ def run_threads(
         # idle one needs at most one blocking pop (MAX_IDLE) to notice.
         for t in workers:
             t.join(max(0.0, deadline - time.monotonic()) + MAX_IDLE + 0.5)
-    with contextlib.suppress(ConnectionError, TimeoutError):
+    with contextlib.suppress(*RETRYABLE_ERRORS):
         info.leave()
     if busy:
         log.warning("stopping with %d task(s) still running after %.1fs", busy, wait)

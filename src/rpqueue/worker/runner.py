@@ -7,139 +7,51 @@ runs many of them at once while its threads go on taking tasks.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import inspect
 import itertools
 import logging
-import random
 import threading
 import time
-import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SoftTimeLimitExceeded, TaskAborted, TimeLimitExceeded
 from ..storage.calls import Taken
 from ..storage.message import MalformedMessage, Message, decode, encode_result
 from ..storage.wire import FailMode, FailOutcome
+from ..storage.worker_io import WorkerIO
+from .state import (
+    FailurePlan,
+    Finished,
+    Lane,
+    Reservation,
+    Running,
+    _current,
+    _safe,
+    current_task,
+    log,
+    plan_failure,
+)
 
 if TYPE_CHECKING:
     from ..context import Context
     from ..task import Task
-    from .aio import AsyncLane
 
-log = logging.getLogger("rpqueue.worker")
-
-
-def _safe(value: str, limit: int = 200) -> str:
-    """Task names and errors go to logs escaped: no control characters, bounded length."""
-    out = value.encode("unicode_escape").decode("ascii")
-    return out if len(out) <= limit else out[:limit] + "..."
-
-
-@dataclass
-class Running:
-    """The task being run, as seen by the task itself (``rpqueue.current_task()``)."""
-
-    app: Context
-    queue: str
-    taskid: str
-    token: str
-    task: Task
-    started: float = field(default_factory=time.monotonic)
-    # Set when someone asked to abort this run (EnqueuedTask.abort): a
-    # long task should check it and stop.
-    abort_requested: bool = False
-    hard_abort: bool = False
-    thread: int = field(default_factory=threading.get_ident)
-    # Which limits the monitor already enforced (see limits.py).
-    fired: set[str] = field(default_factory=set)
-    # The asyncio future of an async task, which an abort cancels.
-    future: asyncio.Future[Any] | None = None
-
-    def extend(self, seconds: float) -> bool:
-        """Keep the lease for ``seconds`` more from now; False if it was already lost."""
-        return self.app.store.run(self.app.store.calls.extend(self.queue, self.taskid, self.token,
-                                                              seconds)) > 0
-
-
-@dataclass
-class Finished:
-    """A task that ran to completion, its outcome not yet written to Redis.
-
-    The worker writes it together with its next take when it can (one
-    round trip for both), else on its own.
-    """
-
-    taken: Taken
-    task: Task
-    result: str
-    took: float
-
-
-# A context variable, not a thread-local: each asyncio task has its own.
-_current: contextvars.ContextVar[Running | None] = contextvars.ContextVar(
-    "rpqueue_current_task", default=None)
-
-
-def current_task() -> Running | None:
-    """The task running here (thread or coroutine), or None outside a task."""
-    return _current.get()
-
-
-FAILED = "task raised an exception"
-
-
-@dataclass
-class FailurePlan:
-    """What to record for a task that raised: decided once, for sync and async runs."""
-
-    error: str
-    reason: str = FAILED
-    final: bool = False  # no further attempt whatever is left
-    delay: float = 0.0  # backoff before the next attempt (visibility-timeout tasks)
-    fresh_call: float | None = None  # 0/1 task: queue a new call after this many seconds
-
-    @property
-    def mode(self) -> FailMode:
-        return FailMode.FINAL if self.final else FailMode.RETRY
-
-
-def plan_failure(task: Task, message: Message, taken: Taken, exc: BaseException) -> FailurePlan:
-    error = error_text(exc)
-    if isinstance(exc, TaskAborted):
-        return FailurePlan(error, "aborted", final=True)
-    reason = "time limit exceeded" if isinstance(
-        exc, (TimeLimitExceeded, SoftTimeLimitExceeded)) else FAILED
-    if not task.retry_on:
-        # The seed's rules: a vis_timeout task is retried while attempts are left.
-        return FailurePlan(error, reason)
-    if not isinstance(exc, task.retry_on):
-        # retry_on names what is worth retrying: anything else fails for good.
-        return FailurePlan(error, reason, final=True)
-    if task.vis_timeout > 0:
-        attempt = task.attempts - int(taken.token)
-    else:
-        left = message.kwargs.get("_attempts", 1)
-        if not isinstance(left, int) or left <= 1:
-            return FailurePlan(error, reason)
-        attempt = task.attempts - left + 1
-    delay = min(task.max_backoff, task.backoff * 2 ** max(0, attempt - 1))
-    delay *= random.uniform(0.5, 1.0)  # jitter: failures in step must not retry in step
-    if task.vis_timeout > 0:
-        return FailurePlan(error, reason, delay=delay)
-    return FailurePlan(error, reason, fresh_call=delay)
-
-
-def error_text(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+# Re-exported: rpqueue.current_task and the log helpers import them from here.
+__all__ = ["FailurePlan", "Finished", "Runner", "Running", "current_task", "plan_failure"]
 
 
 class Runner:
+    """Runs taken tasks for the worker threads of one process and writes their
+    failures (successes are returned, to be written with the next take)."""
+
     def __init__(self, app: Context, success_level: int = logging.DEBUG,
-                 async_concurrency: int = 100) -> None:
+                 async_concurrency: int = 100,
+                 make_lane: Callable[[int], Lane] | None = None) -> None:
         self.app = app
+        self.io = WorkerIO(app.store)
+        # Builds the asyncio lane on the first async task (aio.AsyncLane, handed
+        # in by the process so this module does not import the lane).
+        self._make_lane = make_lane
         self.success_level = success_level
         self.async_concurrency = async_concurrency
         # What runs now: shown in the worker registry; the leases of tasks
@@ -149,7 +61,7 @@ class Runner:
         self.in_flight = 0
         self._lock = threading.Lock()
         self._keys = itertools.count()
-        self._lane: AsyncLane | None = None
+        self._lane: Lane | None = None
         self._is_async: dict[Task, bool] = {}
 
     def _fail(self, taken: Taken, error: str, force: bool, reason: str) -> int:
@@ -164,10 +76,11 @@ class Runner:
             else:
                 self.counts[what] += delta
 
-    def run(self, taken: Taken) -> Finished | None:
+    def run(self, taken: Taken, reservation: Reservation | None = None) -> Finished | None:
         """Run a task; failures are reported here, successes returned to report.
 
         An async task is only started here; its outcome is written when it ends.
+        ``reservation``: lane slots a batch of takes already holds for it.
         """
         self.count("in_flight")
         handed_off = False
@@ -180,7 +93,7 @@ class Runner:
             if is_async is None:
                 is_async = self._is_async[task] = inspect.iscoroutinefunction(task.function)
             if is_async:
-                self.lane().submit(self, taken, task, message, running)
+                self.lane().submit(self, taken, task, message, running, reservation)
                 handed_off = True
                 return None
             return self._call(taken, task, message, running)
@@ -188,18 +101,19 @@ class Runner:
             if not handed_off:
                 self.count("in_flight", -1)
 
-    def lane(self) -> AsyncLane:
+    def lane(self) -> Lane:
+        """The asyncio lane, started on first use."""
         if self._lane is None:
-            from .aio import AsyncLane
-
+            if self._make_lane is None:
+                raise RuntimeError("this worker runs no async tasks (no lane was given)")
             with self._lock:
                 if self._lane is None:
-                    self._lane = AsyncLane(self.async_concurrency)
+                    self._lane = self._make_lane(self.async_concurrency)
         assert self._lane is not None
         return self._lane
 
     def _prepare(self, taken: Taken) -> tuple[Task, Message, Running] | None:
-        limit = self.app.max_message_bytes
+        limit = self.app.store.max_message_bytes
         if limit and len(taken.raw) > limit:
             # Written around the client and the scripts (plain commands): refuse
             # to run what no producer of ours could have queued.
@@ -238,14 +152,16 @@ class Runner:
         _current.set(None)
         if running is not None and running.abort_requested:
             # The flag served this run; a later run reusing the id must not see it.
-            self.app.client.delete(self.app.keys.queue(running.queue).abort(running.taskid))
+            self.io.clear_abort(running.queue, running.taskid)
 
     def _call(self, taken: Taken, task: Task, message: Message, running: Running) -> Finished | None:
         key = self.track(running)
         self.app.emit("before_task", running)
         try:
             value = task.function(*message.args, **message.kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            # sys.exit() in a task ends the task, not the thread that ran it:
+            # recorded as a failure like any other, and the thread goes on.
             self.untrack(key)
             self.app.emit("after_task", running, None, exc)
             self.failed(taken, task, message, exc)
@@ -311,7 +227,7 @@ class Runner:
     def renew_leases(self) -> None:
         for running in list(self.running.values()):
             if running.task.vis_timeout <= 0:
-                running.extend(self.app.running_lease)
+                running.extend(self.app.store.running_lease)
 
     def lane_thread(self) -> int | None:
         return self._lane.thread.ident if self._lane is not None else None

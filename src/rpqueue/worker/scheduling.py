@@ -24,7 +24,8 @@ Three modes, set for all workers at once in ``<prefix>scheduling``
     actually happens, the mode would change nothing.
 
 The policy state lives per worker process, shared by its threads (a
-``Scheduler`` held by ``worker.loop.QueueList``); the thread that takes
+``QueuePolicy`` held by ``worker.loop.QueueList`` and handed to the asyncio
+lane, whose batched takes follow it too); the thread that takes
 reports what it found back (``record``), so the credits follow what was
 actually served.
 """
@@ -39,8 +40,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..storage.connection import RETRYABLE_ERRORS
 from ..storage.wire import text
+from ..storage.worker_io import RETRYABLE_ERRORS, WorkerIO
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -117,18 +118,15 @@ def parse_settings(raw: Mapping[Any, Any], raw_weights: Mapping[Any, Any]) -> Se
 
 
 def read_settings(app: Context) -> Settings:
-    pipe = app.client.pipeline(transaction=False)
-    pipe.hgetall(app.keys.scheduling)
-    pipe.hgetall(app.keys.weights)
-    raw, raw_weights = pipe.execute()
-    return parse_settings(raw, raw_weights)
+    """The scheduling settings as workers read them."""
+    return parse_settings(*WorkerIO(app.store).scheduling_settings())
 
 
 # -- weighted ------------------------------------------------------------------------
 
 
 class Weighted:
-    """Smooth weighted round robin credits (not thread-safe: Scheduler locks)."""
+    """Smooth weighted round robin credits (not thread-safe: QueuePolicy locks)."""
 
     def __init__(self) -> None:
         self.credit: dict[str, float] = {}
@@ -228,16 +226,18 @@ class Aging:
 def peek_ages(app: Context, queues: Sequence[str]) -> list[Any]:
     """(now_ms, since_ms) of each queue, or the exception its peek raised,
     in one pipelined round trip (one per queue on Redis Cluster)."""
-    from .aio import _run_calls
-
-    return _run_calls(app, [app.store.calls.peek(q) for q in queues])
+    return app.store.pipeline([app.store.calls.peek(q) for q in queues])
 
 
 # -- one worker process ------------------------------------------------------------
 
 
-class Scheduler:
-    """The settings and the policy state of one worker process, for all its threads."""
+class QueuePolicy:
+    """The settings and the policy state of one worker process, for all its
+    threads and its asyncio lane.
+
+    (Not to be confused with periodic.Scheduler, which queues periodic tasks.)
+    """
 
     def __init__(self, app: Context) -> None:
         self.app = app
@@ -342,19 +342,3 @@ class Scheduler:
                 aging.checked = time.monotonic()
         finally:
             self._checking.release()
-
-
-# The scheduler of the worker thread running here, for the asyncio lane's
-# batched takes (worker.aio), which run inside that thread's take.
-_bound = threading.local()
-
-
-def bind(scheduler: Scheduler, queues: Any) -> None:
-    """Called by each worker thread: ``queues`` is its QueueList."""
-    _bound.scheduler = scheduler
-    _bound.queues = queues
-
-
-def bound() -> tuple[Scheduler, Any] | None:
-    scheduler = getattr(_bound, "scheduler", None)
-    return None if scheduler is None else (scheduler, _bound.queues)

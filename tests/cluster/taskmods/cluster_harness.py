@@ -1,18 +1,13 @@
 """Test-side helpers for tests/cluster: worker processes, the ledger, waiting.
 
-Workers are started the way users start them (``python -m rpqueue.run
---module=cluster_tasks --url <cluster or sentinel url> ...``) with this
-folder as their working directory, each in its own session so cleanup can
-reach the whole process group.
+Workers come from the shared harness (tests/support/worker.py), started the
+way users start them (``python -m rpqueue.run --module=cluster_tasks --url
+<cluster or sentinel url> ...``).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,23 +17,22 @@ from typing import Any, TypeVar
 
 import redis
 from cluster_tasks import LEDGER_ENV, LEDGER_KEY
+from support.paths import CLUSTER_TASKMODS as TASKMODS
+from support.worker import WorkerProcess, rpqueue_argv
+from support.worker import Workers as _Workers
+from support.worker import wait_until as _wait_until
 
-TASKMODS = Path(__file__).resolve().parent
+__all__ = ["DEADLINE", "TASKMODS", "Ledger", "WorkerProcess", "Workers", "monitor_commands",
+           "wait_until"]
+
+# Longer than elsewhere: a cluster that just lost a node takes seconds to heal.
 DEADLINE = 20.0
 T = TypeVar("T")
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = DEADLINE, interval: float = 0.01,
                message: str | Callable[[], str] = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            text = message() if callable(message) else message
-            raise AssertionError(f"timed out after {timeout}s waiting for: {text}")
-        time.sleep(interval)
+    return _wait_until(predicate, timeout, interval, message)
 
 
 class Ledger:
@@ -70,79 +64,22 @@ class Ledger:
         self.client.close()
 
 
-class WorkerProcess:
-    def __init__(self, argv: list[str], env: dict[str, str], logdir: Path, name: str) -> None:
-        logdir.mkdir(parents=True, exist_ok=True)
-        self.argv = argv
-        self.err_path = logdir / f"{name}.stderr"
-        full_env = dict(os.environ)
-        full_env.pop("RPQUEUE_URL", None)
-        full_env["PYTHONUNBUFFERED"] = "1"
-        full_env.update(env)
-        with open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, cwd=TASKMODS, env=full_env,
-                                         stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                         start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log(self) -> str:
-        return self.err_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait_ready(self, timeout: float = DEADLINE) -> None:
-        def ready() -> bool:
-            if not self.alive():
-                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
-            return "serving" in self.log()
-
-        wait_until(ready, timeout, message=lambda: f"worker start-up line:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(10)
-
-
-class Workers:
+class Workers(_Workers):
     """``python -m rpqueue.run`` workers against one URL, all stopped at teardown."""
 
     def __init__(self, url: str, ledger_url: str, logdir: Path) -> None:
-        self.url = url
+        super().__init__(url, logdir, {LEDGER_ENV: ledger_url}, cwd=TASKMODS)
         self.ledger_url = ledger_url
-        self.logdir = logdir
-        self.started: list[WorkerProcess] = []
 
-    def start(self, *queues: str, module: str = "cluster_tasks", threads: int = 1,
+    def start(self, *queues: str, module: str = "cluster_tasks", threads: int = 1,  # type: ignore[override]
               args: Iterable[str] = (), ready: bool = True) -> WorkerProcess:
-        argv = [sys.executable, "-m", "rpqueue.run", f"--module={module}", "--url", self.url,
-                "--loglevel", "INFO", "--threads", str(threads), *args, *queues]
-        worker = WorkerProcess(argv, {LEDGER_ENV: self.ledger_url}, self.logdir,
-                               f"worker{len(self.started)}")
-        self.started.append(worker)
+        argv = rpqueue_argv(module, *queues, url=self.url,
+                            args=["--threads", str(threads), *args])
+        # Output and log lines in one file, as the cluster tests read them.
+        worker = self.add(argv, ready=0, merge_output=True)
         if ready:
-            worker.wait_ready()
+            worker.wait_ready(DEADLINE)
         return worker
-
-    def stop_all(self) -> None:
-        for worker in self.started:
-            worker.stop()
-
-    def logs(self) -> str:
-        return "\n".join(f"--- worker {w.pid}\n{w.log()[-4000:]}" for w in self.started)
 
 
 def monitor_commands(clients: list[redis.Redis], seconds: float) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@
 -- KEYS[3] delayed  ZSET  id -> due time (ms)
 -- KEYS[4] leases   ZSET  id -> lease deadline (ms)
 -- KEYS[5] meta     HASH  id -> mutable task state
--- KEYS[6] result   STRING the saved result of this task
+-- KEYS[6] result   STRING  the saved result of this task
 -- KEYS[7] prio     ZSET  id -> priority band + sequence
 -- KEYS[8] uniq     HASH  unique key -> "<until_ms> <id>"
 -- ARGV[1] id

@@ -1,7 +1,7 @@
 -- Finish items: remove them from the data queue.
 -- KEYS[1] leases   ZSET  id -> lease deadline (ms)
 -- KEYS[2] msg      HASH  id -> item JSON
--- KEYS[3] meta     HASH  id -> item state (data_common.lua)
+-- KEYS[3] meta     HASH  id -> item state (lib/data_common.lua)
 -- KEYS[4] delayed  ZSET  id -> time it becomes readable (ms)
 -- ARGV[1] '1': ARGV[2..] are id, token pairs and an item is finished only
 --         by the holder of its live lease; '0': ARGV[2..] are ids, finished
@@ -9,7 +9,7 @@
 -- An id left behind in ready is skipped by the next read.
 -- Returns how many items were finished.
 --@include lib/common.lua
---@include data_common.lua
+--@include lib/data_common.lua
 
 local ids = {}
 if ARGV[1] == '1' then

@@ -1,7 +1,13 @@
 -- Read up to n items of a data queue, after moving due delayed items to
--- ready and acting on expired leases (data_common.lua: upkeep).
--- KEYS[1..8] ready, msg, delayed, leases, meta, wake, dead, deadmsg
---            (as listed in data_common.lua)
+-- ready and acting on expired leases (lib/data_common.lua: upkeep).
+-- KEYS[1] ready    LIST  ids readable now
+-- KEYS[2] msg      HASH  id -> item JSON
+-- KEYS[3] delayed  ZSET  id -> time it becomes readable (ms)
+-- KEYS[4] leases   ZSET  id -> lease deadline (ms)
+-- KEYS[5] meta     HASH  id -> item state (lib/data_common.lua)
+-- KEYS[6] wake     LIST  wake token for blocked readers
+-- KEYS[7] dead     ZSET  id -> time it was dead-lettered (ms)
+-- KEYS[8] deadmsg  HASH  id -> dead-letter record JSON
 -- ARGV[1] mode: 'take' removes what it reads (0/1), 'lease' hides it until
 --         ARGV[3] ms from now (1+), 'peek' changes nothing it reads
 -- ARGV[2] n, most items to read (1..1000)
@@ -12,7 +18,7 @@
 -- Returns {now_ms, next_ms, id, item, token, id, item, token, ...}: token is
 -- the lease token for 'lease' reads, '' otherwise; next_ms as next_change.
 --@include lib/common.lua
---@include data_common.lua
+--@include lib/data_common.lua
 
 local mode, n, lease_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()

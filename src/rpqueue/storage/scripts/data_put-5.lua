@@ -2,7 +2,7 @@
 -- KEYS[1] ready    LIST  ids readable now
 -- KEYS[2] msg      HASH  id -> item JSON (stored as given)
 -- KEYS[3] delayed  ZSET  id -> time it becomes readable (ms)
--- KEYS[4] meta     HASH  id -> item state (data_common.lua)
+-- KEYS[4] meta     HASH  id -> item state (lib/data_common.lua)
 -- KEYS[5] wake     LIST  wake token for blocked readers
 -- ARGV[1] leased reads allowed, 0 to let the first leased read decide
 -- ARGV[2] dead-letter when out of reads: '1', '0', or '?' to let it decide
@@ -12,7 +12,7 @@
 -- ARGV[5..] id, item, id, item, ...
 -- Returns the Redis time of the put in ms.
 --@include lib/common.lua
---@include data_common.lua
+--@include lib/data_common.lua
 
 local max, dead, delay, limit = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if limit > 0 then

@@ -1,6 +1,6 @@
 -- Extend the leases of items a reader still works on.
 -- KEYS[1] leases   ZSET  id -> lease deadline (ms)
--- KEYS[2] meta     HASH  id -> item state (data_common.lua)
+-- KEYS[2] meta     HASH  id -> item state (lib/data_common.lua)
 -- KEYS[3] wake     LIST  wake token for blocked readers
 -- ARGV[1] new lease length from now, in ms (0 ends the lease now: the item
 --         is readable again, and the read counted)
@@ -9,7 +9,7 @@
 -- Only leases still live by Redis time are extended.
 -- Returns the ids whose lease was extended.
 --@include lib/common.lua
---@include data_common.lua
+--@include lib/data_common.lua
 
 local now = now_ms()
 local deadline = now + tonumber(ARGV[1])

@@ -3,7 +3,7 @@
 -- KEYS[2] msg      HASH  id -> ready time + message JSON
 -- KEYS[3] meta     HASH  id -> mutable task state
 -- KEYS[4] stats    HASH  queue counters
--- KEYS[5] result   STRING the saved result of this task
+-- KEYS[5] result   STRING  the saved result of this task
 -- KEYS[6] uniq     HASH  unique key -> "<until_ms> <id>"
 -- ARGV[1] id
 -- ARGV[2] lease token the take returned

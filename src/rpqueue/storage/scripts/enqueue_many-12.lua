@@ -1,6 +1,16 @@
 -- Queue many tasks of one queue in one call, all with the same delay.
--- KEYS: as enqueue-12 (ready, msg, delayed, meta, wake, stats, leases, prio,
---       conf, uniq, dead, deadmsg)
+-- KEYS[1]  ready    LIST  ids waiting to run at the default priority
+-- KEYS[2]  msg      HASH  id -> ready time + message JSON
+-- KEYS[3]  delayed  ZSET  id -> due time (ms)
+-- KEYS[4]  meta     HASH  id -> mutable task state
+-- KEYS[5]  wake     LIST  wake token for idle workers
+-- KEYS[6]  stats    HASH  queue counters
+-- KEYS[7]  leases   ZSET  id -> lease deadline (ms)
+-- KEYS[8]  prio     ZSET  id -> priority band + sequence
+-- KEYS[9]  conf     HASH  queue settings (max_len, overflow)
+-- KEYS[10] uniq     HASH  unique key -> "<until_ms> <id>"
+-- KEYS[11] dead     ZSET  id -> time of death (ms)
+-- KEYS[12] deadmsg  HASH  id -> dead-letter record
 -- ARGV[1] delay in ms (<= 0: run now)
 -- ARGV[2] largest message accepted, in bytes (0: no limit)
 -- ARGV[3] how long unique keys hold, in ms (0: not unique)

