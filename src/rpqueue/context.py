@@ -14,7 +14,7 @@ from typing import Any
 
 from .hooks import Hooks
 from .storage import Store
-from .storage.keys import DEFAULT_PREFIX, Keys
+from .storage.keys import DEFAULT_PREFIX
 from .task import Task
 
 log = logging.getLogger("rpqueue")
