@@ -18,6 +18,9 @@ from .errors import (
     RedisOutOfMemory,
     SoftTimeLimitExceeded,
     TaskAborted,
+    TaskCancelled,
+    TaskError,
+    TaskFailed,
     TimeLimitExceeded,
 )
 from .locks import NoLock, SimpleLock
@@ -88,6 +91,9 @@ __all__ = [
     "SoftTimeLimitExceeded",
     "Task",
     "TaskAborted",
+    "TaskCancelled",
+    "TaskError",
+    "TaskFailed",
     "TimeLimitExceeded",
     "call_task",
     "clear_queue",

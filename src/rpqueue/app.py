@@ -9,7 +9,7 @@ share nothing with the default one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, overload
 
 from . import admin, decorators
@@ -18,7 +18,8 @@ from .manage import QueueMethods
 from .storage.clients import DEFAULT_TIMEOUT, ENV_URL, connection_settings
 from .storage.durable import durability
 from .storage.keys import DEFAULT_PREFIX, Keys
-from .task import EnqueuedTask, Task, TaskRef
+from .task import AsyncTask, EnqueuedTask, Task, TaskRef
+from .typevars import P, R
 
 __all__ = ["DEADLETTER_QUEUE", "DEFAULT_QUEUE", "ENV_URL", "MINIMUM_DELAY", "RPQueue",
            "new_rpqueue"]
@@ -42,6 +43,7 @@ class RPQueue(QueueMethods):
 
     @property
     def name(self) -> str:
+        """The app's name (``new_rpqueue(name)``; "default" for the module-level API)."""
         return self.ctx.name
 
     @property
@@ -106,7 +108,11 @@ class RPQueue(QueueMethods):
     # -- connection ------------------------------------------------------------------
 
     def set_key_prefix(self, prefix: str | bytes) -> None:
-        """Put every key of this app under ``prefix`` (default ``rpqueue:``)."""
+        """Put every key of this app under ``prefix`` (default ``rpqueue:``).
+
+        Workers and producers must use the same prefix (workers: ``--prefix``);
+        several apps with different prefixes can share one Redis.
+        """
         if isinstance(prefix, bytes):
             prefix = prefix.decode("utf-8")
         self.store.set_prefix(prefix)
@@ -119,20 +125,24 @@ class RPQueue(QueueMethods):
         password: str | None = None,
         socket_timeout: float | None = DEFAULT_TIMEOUT,
         unix_socket_path: str | None = None,
+        *,
         ssl: bool = False,
         ssl_ca_certs: str | None = None,
         username: str | None = None,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
     ) -> None:
-        """Connect to one server.
+        """Connect to one server (no connection is made until first use).
 
-        ``username`` (with ``password``) logs in as an ACL user; ``ssl`` turns
-        on TLS with the server's certificate verified (against
-        ``ssl_ca_certs``, else the system's CAs); ``ssl_certfile`` and
+        ``host``, ``port``, ``db`` and ``password`` name the server, or
+        ``unix_socket_path`` its unix socket. ``username`` (with
+        ``password``) logs in as an ACL user; ``ssl`` turns on TLS with the
+        server's certificate verified (against ``ssl_ca_certs``, else the
+        system's CAs); ``ssl_certfile`` and
         ``ssl_keyfile`` are this client's certificate, for servers that ask
         for one (``tls-auth-clients``). ``socket_timeout`` (seconds) bounds
-        every read and the connect. See docs/SECURITY.md.
+        every read and the connect (None: wait for ever). The options after
+        ``unix_socket_path`` are keyword-only. See docs/SECURITY.md.
         """
         self.store.clients.use_settings(connection_settings(
             host, port, db, password, socket_timeout, unix_socket_path, ssl, ssl_ca_certs,
@@ -144,11 +154,16 @@ class RPQueue(QueueMethods):
         self.store.clients.use_client(conn)
 
     def set_redis_url(self, url: str, socket_timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        """Connect by URL: ``redis://``, ``rediss://``, ``unix://``,
-        ``redis+cluster://`` or ``redis+sentinel://`` (see docs/SCALING.md).
+        """Connect by URL (no connection is made until first use).
 
-        Without any connection call, an app connects to ``$RPQUEUE_URL``, else
-        to ``localhost:6379``. Raises ValueError for a URL it cannot read.
+        ``url``: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://``
+        (TLS), ``unix:///path?db=N``, ``redis+cluster://host:port,...`` or
+        ``redis+sentinel://host:port/service`` (see docs/SCALING.md).
+        ``socket_timeout``: seconds for every read and the connect.
+
+        Without any connection call, an app connects to the URL in the
+        ``RPQUEUE_URL`` environment variable, else to ``localhost:6379`` db 0.
+        Raises ValueError for a URL it cannot read (no scheme, an unknown one).
         """
         self.store.clients.use_url(url, socket_timeout)
 
@@ -177,11 +192,14 @@ class RPQueue(QueueMethods):
     # -- declaring tasks -------------------------------------------------------------
 
     @overload
-    def task(self, func: Callable[..., Any]) -> Task: ...
+    def task(self, func: Callable[P, Coroutine[Any, Any, R]]) -> AsyncTask[P, R]: ...
+
+    @overload
+    def task(self, func: Callable[P, R]) -> Task[P, R]: ...
 
     @overload
     def task(self, func: str | bytes | None = None, **options: Any
-             ) -> Callable[[Callable[..., Any]], Task]: ...
+             ) -> decorators.TaskDecorator: ...
 
     def task(self, func: Any = None, **options: Any) -> Any:
         return decorators.task(self.ctx, func, **options)
@@ -214,12 +232,21 @@ class RPQueue(QueueMethods):
 
     def call_task(self, name: str, queue: str | bytes | None = None, *args: Any,
                   _verify_call: bool = False, **kwargs: Any) -> EnqueuedTask:
-        """Queue a call to a task by name, with the settings its workers
-        published; raises KeyError when no such task is known."""
+        """Queue a call to the task called ``name`` without importing it.
+
+        ``queue``: the queue to use (None: the task's own); ``args`` and
+        ``kwargs``: the call's arguments (``delay=`` and the other options of
+        ``execute`` too). The task's settings are those defined in this
+        process, else those its workers published (``read_registry``).
+        Returns the ``EnqueuedTask`` handle. With ``_verify_call=True`` an
+        unknown name raises ValueError; otherwise the call is queued as is
+        (workers dead-letter a name none of them knows).
+        """
         return admin.call_task(self.ctx, name, queue, *args, _verify_call=_verify_call, **kwargs)
 
     def publish_registry(self) -> None:
-        """Write this process's task settings to Redis (workers do it at start)."""
+        """Write this process's task settings to Redis (workers do it at start),
+        so that ``call_task`` and ``known_tasks`` elsewhere can use them."""
         self.ctx.publish_registry()
 
     def read_registry(self) -> dict[str, dict[str, Any]]:
@@ -229,11 +256,17 @@ class RPQueue(QueueMethods):
     # -- results ------------------------------------------------------------------------
 
     def result(self, taskid: str) -> Any:
-        """The saved result of one task (None when none was saved or it expired)."""
+        """The saved return value of the task with id ``taskid``.
+
+        None when the task has not finished, saved nothing (its task has no
+        ``save_results``), returned None, or its result expired. A task's
+        handle has the same as ``EnqueuedTask.result``.
+        """
         return admin.results(self.ctx, [taskid])[0]
 
     def results(self, taskids: Iterable[str]) -> list[Any]:
-        """The saved results of these tasks, in order (None where there is none)."""
+        """The saved results of these tasks, in their order, in one round trip
+        (None where there is none; see ``result``)."""
         return admin.results(self.ctx, taskids)
 
     # -- running workers ---------------------------------------------------------------
@@ -242,9 +275,19 @@ class RPQueue(QueueMethods):
                       threads_per_process: int = 1, processes: int = 1,
                       wait_per_thread: float = 1, module: str | None = None,
                       **options: Any) -> int:
-        """Run workers in this process until stopped (SIGINT/SIGTERM); returns
-        an exit status. ``queues``: the queues to serve, in priority order
-        (default: every queue). See ``python -m rpqueue.run --help``."""
+        """Run workers in this process until stopped; returns an exit status.
+
+        ``queues``: the queues to serve, highest priority first (default:
+        every known queue, by ``set_priority``). ``threads_per_process``
+        threads in each of ``processes`` processes (more than 1: child
+        processes under this one, which supervises them).
+        ``wait_per_thread``: seconds running tasks may take to finish once a
+        stop is asked (SIGTERM, SIGINT, SIGUSR1). ``module``: imported in
+        each worker process first (the tasks must be defined there).
+        ``options``: the other options of ``python -m rpqueue.run`` by name
+        (``async_concurrency``, ``success_level``, ``metrics_port`` ...).
+        Returns 0 after a clean stop.
+        """
         from .worker import execute_tasks
 
         names = ([q if isinstance(q, str) else q.decode("utf-8") for q in queues]
@@ -252,14 +295,22 @@ class RPQueue(QueueMethods):
         return execute_tasks(self.ctx, names, threads_per_process, processes, wait_per_thread,
                              module, **options)
 
-    def flush_tasks(self, complete: bool = False, force_delayed: bool = False,
+    def flush_tasks(self, *, complete: bool = False, force_delayed: bool = False,
                     wait_on_hidden: bool = False, timeout: float | None = None,
                     log_every: float = 0) -> tuple[list[str], list[str], list[str]]:
-        """Wait until the queues are empty (see rpqueue.admin.flush_tasks)."""
+        """Wait until the tasks queued now have started (or, with ``complete``,
+        finished); handy in tests and before a deploy.
+
+        ``force_delayed``: make delayed and periodic tasks due now.
+        ``wait_on_hidden``: also wait for tasks already running.
+        ``timeout``: give up after that many seconds (None: wait as long as
+        it takes). ``log_every``: log the count still pending every that many
+        seconds (0: never). Returns the task ids as ``(done, started,
+        still_waiting)``; ``still_waiting`` is empty unless it gave up.
+        Needs running workers (``execute_tasks``), or it waits in vain.
+        """
         return admin.flush_tasks(self.ctx, complete, force_delayed, wait_on_hidden, timeout,
                                  log_every)
-
-    flush_tasks.__doc__ = admin.flush_tasks.__doc__
 
 
 _instances: dict[str, RPQueue] = {}

@@ -10,19 +10,48 @@ from __future__ import annotations
 import datetime
 import functools
 import inspect
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overload
 
 from .options import DEFAULTS, SCHEDULE_OPTIONS, TaskOptions, keyword_parameters
-from .task import Task
+from .task import AsyncTask, Task
 
 if TYPE_CHECKING:
     from .context import Context
     from .schedule import Schedule
 
-Decorated = Callable[[Callable[..., Any]], Task]
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+
+
+class TaskDecorator(Protocol):
+    """What ``@task(...)``, ``@periodic_task(...)`` and ``@cron_task(...)``
+    return: a decorator turning a function of parameters P returning R into
+    a ``Task[P, R]`` (an ``async def`` one, whose coroutine returns T, into
+    an ``AsyncTask[P, T]``)."""
+
+    @overload
+    def __call__(self, function: Callable[P, Coroutine[Any, Any, T]], /
+                 ) -> AsyncTask[P, T]: ...
+
+    @overload
+    def __call__(self, function: Callable[P, R], /) -> Task[P, R]: ...
+
+
+Decorated = TaskDecorator
+
+
+@overload
+def task(app: Context, func: Callable[P, Coroutine[Any, Any, T]]) -> AsyncTask[P, T]: ...
+
+
+@overload
+def task(app: Context, func: Callable[P, R]) -> Task[P, R]: ...
+
+
+@overload
+def task(app: Context, func: str | bytes | None = None, **options: Any) -> TaskDecorator: ...
 
 
 def task(app: Context, func: Callable[..., Any] | str | bytes | None = None,
@@ -97,12 +126,12 @@ def task(app: Context, func: Callable[..., Any] | str | bytes | None = None,
     # Checked now, so a bad option fails at the decorator, before any function.
     opts = TaskOptions.of(**options)
 
-    def wrap(function: Callable[..., Any]) -> Task:
-        return _register(app, Task(app, function, options=opts))
+    def wrap(function: Callable[P, R]) -> Task[P, R]:
+        return _make(app, function, opts)
 
     if func is not None:
         return wrap(func)
-    return wrap
+    return cast(TaskDecorator, wrap)
 
 
 # help() shows what **options takes, read from TaskOptions rather than re-spelled.
@@ -156,8 +185,9 @@ def cron_task(
     retry_delay: float = DEFAULTS.retry_delay,
     save_results: float = DEFAULTS.save_results,
     name: str | None = None,
+    tz: str | datetime.tzinfo | None = None,
 ) -> Decorated:
-    """Run the decorated function on a crontab schedule (UTC), once per planned time.
+    """Run the decorated function on a crontab schedule, once per planned time.
 
     ``crontab`` has 5 fields (minute hour day month weekday), or 6 (a
     leading seconds field) or 7 (seconds first, a year last), or an alias
@@ -169,14 +199,18 @@ def cron_task(
       as for ``@task``.
     - ``never_skip``: after downtime, queue every planned time that was
       missed, instead of only the next one.
+    - ``tz``: the zone whose wall clock the crontab reads, an IANA name
+      ("Europe/Paris") or a tzinfo; default UTC. Across DST changes each
+      matching wall time runs once: a time repeated when clocks go back runs
+      on its first occurrence, a time skipped when they jump runs at the jump.
 
     Returns a decorator that makes and registers the Task. Raises ValueError
-    for a crontab that does not parse, TypeError or ValueError for a bad
-    option.
+    for a crontab that does not parse or an unknown zone, TypeError or
+    ValueError for a bad option.
     """
     from .schedule import Cron
 
-    return _scheduled(app, Cron(crontab), queue=queue, never_skip=never_skip,
+    return _scheduled(app, Cron(crontab, tz), queue=queue, never_skip=never_skip,
                       attempts=attempts, retry_delay=retry_delay, save_results=save_results,
                       name=name)
 
@@ -184,15 +218,21 @@ def cron_task(
 def _scheduled(app: Context, schedule: Schedule, **options: Any) -> Decorated:
     opts = TaskOptions.of(schedule=schedule, **options)
 
-    def wrap(function: Callable[..., Any]) -> Task:
-        return _register(app, Task(app, function, options=opts))
+    def wrap(function: Callable[P, R]) -> Task[P, R]:
+        return _make(app, function, opts)
 
-    return wrap
+    return cast(TaskDecorator, wrap)
 
 
-def _register(app: Context, task: Task) -> Task:
+def _register(app: Context, task: Task[P, R]) -> Task[P, R]:
     app.register(task)
     return task
+
+
+def _make(app: Context, function: Callable[P, R], opts: TaskOptions) -> Task[P, R]:
+    """The Task of ``function`` (an AsyncTask for an ``async def``), registered."""
+    kind = AsyncTask if inspect.iscoroutinefunction(function) else Task
+    return _register(app, cast("Task[P, R]", kind(app, function, options=opts)))
 
 
 class HasContext(Protocol):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ResponseError
 
 
@@ -78,6 +81,91 @@ class TaskAborted(Exception):
     """A running task was aborted (``EnqueuedTask.abort(hard=True)``); not retried."""
 
 
+# A traceback kept in a task's error record is at most this many bytes of
+# UTF-8: longer ones lose their middle (the call site and the raise stay).
+TRACEBACK_LIMIT = 16 * 1024
+CUT_MARKER = "\n... [{0} bytes cut] ...\n"
+
+
+def bound_text(text: str, limit: int = TRACEBACK_LIMIT) -> str:
+    """``text`` if its UTF-8 form fits in ``limit`` bytes, else its head and
+    tail around a marker saying how much was cut, within ``limit`` bytes."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    # The marker's own length depends on the count; 20 digits always suffice.
+    room = limit - len(CUT_MARKER.format(10 ** 20).encode("utf-8"))
+    head, tail = raw[:room // 2], raw[len(raw) - (room - room // 2):]
+    cut = len(raw) - len(head) - len(tail)
+    # errors="ignore": a cut through a multi-byte character drops its pieces.
+    return (head.decode("utf-8", "ignore") + CUT_MARKER.format(cut)
+            + tail.decode("utf-8", "ignore"))
+
+
+@dataclass(frozen=True)
+class TaskError:
+    """Why one attempt of a task failed, as the worker recorded it.
+
+    ``type``: the exception's qualified name (``WorkerLost`` when the worker
+    vanished, ``MessageTooLarge`` for an oversized message); ``message``:
+    ``str(exc)``; ``traceback``: the formatted traceback, at most 16 KiB
+    (cut in the middle); ``attempt``: the attempt that failed (from 1);
+    ``worker``: the worker's id ('' when Redis noticed the loss itself);
+    ``time``: unix time of the failure.
+    """
+
+    type: str
+    message: str
+    traceback: str
+    attempt: int
+    worker: str
+    time: float
+
+    @classmethod
+    def from_json(cls, raw: str) -> TaskError | None:
+        """The record stored by the scripts, or None when it is unreadable."""
+        try:
+            d = json.loads(raw)
+            return cls(str(d.get("type", "")), str(d.get("message", "")),
+                       str(d.get("traceback", "")), int(d.get("attempt", 1)),
+                       str(d.get("worker", "")), float(d.get("time", 0.0)))
+        except (ValueError, TypeError, AttributeError):
+            return None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+class TaskFailed(Exception):
+    """``EnqueuedTask.get()``: the task failed, was dead-lettered or aborted.
+
+    ``state`` is 'failed', 'dead' or 'aborted'; ``error`` the ``TaskError``
+    of its last attempt (None when none was recorded); the message carries
+    the remote traceback."""
+
+    def __init__(self, taskid: str, state: str, error: TaskError | None) -> None:
+        text = f"task {taskid} {state}"
+        if error is not None:
+            text += f" on attempt {error.attempt}: {error}"
+            if error.traceback:
+                text += "\n\nRemote traceback:\n" + error.traceback
+        super().__init__(text)
+        self.taskid = taskid
+        self.state = state
+        self.error = error
+
+
+class TaskCancelled(Exception):
+    """``EnqueuedTask.get()``: the task was cancelled before it ran."""
+
+    def __init__(self, taskid: str) -> None:
+        super().__init__(f"task {taskid} was cancelled before it ran")
+        self.taskid = taskid
+
+
 def translate(exc: ResponseError, what: str) -> Exception:
     """A clear error for the Redis replies a caller can act on, else the original."""
     text = str(exc)
@@ -91,3 +179,13 @@ def translate(exc: ResponseError, what: str) -> Exception:
     if text.startswith("QUEUEFULL "):
         return QueueFull(f"{what} was not queued: {text[10:]}", what)
     return exc
+
+
+class RedisUnreachable(RedisConnectionError):
+    """A producer lost (or never got) its connection to Redis while queueing.
+
+    The message names the Redis it tried (without the password); the
+    redis-py error is its ``__cause__``. A redis-py ``ConnectionError``, so
+    ``except redis.ConnectionError`` still catches it. Whether the call was
+    queued is unknown when the connection dropped after sending it.
+    """

@@ -8,10 +8,12 @@ queues (``rpqueue.data``) are told apart here, so that admin never needs them.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from . import admin, settings
 from .context import Context
+from .events import DEFAULT_EVENTS_MAXLEN, Event, afollow, follow
 from .storage import reads
 from .storage.keys import normalize_queue
 from .views import items, queues
@@ -22,11 +24,51 @@ class QueueMethods:
 
     ctx: Context
 
+    # -- task state and events (docs/TASK_STATE.md) ------------------------------------
+
+    @property
+    def state_keep(self) -> float:
+        """Seconds a finished task's state record (``EnqueuedTask.state``,
+        ``error``) is kept; 0 keeps none. Default 3600, or $RPQUEUE_STATE_KEEP.
+        Set it where tasks finish and are cancelled: in the workers' module."""
+        return self.ctx.store.state_keep
+
+    @state_keep.setter
+    def state_keep(self, seconds: float) -> None:
+        self.ctx.store.set_task_state(seconds, self.ctx.store.events_maxlen)
+
+    def set_events(self, enabled: bool = True, maxlen: int = DEFAULT_EVENTS_MAXLEN) -> None:
+        """Write task state changes to each queue's event stream (off by
+        default; $RPQUEUE_EVENTS=1 turns it on too). ``maxlen`` bounds each
+        stream (approximately: Redis trims whole nodes). Producers write
+        'enqueued', workers the rest: turn it on in both."""
+        if not isinstance(enabled, bool):
+            raise ValueError(f"enabled must be True or False, not {enabled!r}")
+        if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 1:
+            raise ValueError(f"maxlen must be an int >= 1, not {maxlen!r}")
+        self.ctx.store.set_task_state(self.ctx.store.state_keep, maxlen if enabled else 0)
+
+    def events(self, queues: Iterable[str | bytes] | None = None,
+               since: float | str | None = None,
+               timeout: float | None = None) -> Iterator[Event]:
+        """Follow task events (``rpqueue.events.Event``) of ``queues`` (None:
+        every queue) after ``since`` (unix seconds, a stream id, or None for
+        from now on), in order per queue; the iterator ends once ``timeout``
+        seconds pass without an event (None: never)."""
+        return follow(self.ctx.store, queues, since, timeout)
+
+    def aevents(self, queues: Iterable[str | bytes] | None = None,
+                since: float | str | None = None,
+                timeout: float | None = None) -> AsyncIterator[Event]:
+        """``events`` as an async iterator: ``async for e in app.aevents(): ...``."""
+        return afollow(self.ctx.store, queues, since, timeout)
+
     # -- settings ------------------------------------------------------------------------
 
     def set_priority(self, queue: str | bytes, qpri: float) -> None:
         """Set a queue's priority: workers serving several queues take from the
-        lowest value first (queues without one come after, by name).
+        lowest value first (queues without one come after, by name);
+        ``rpqueue priority QUEUE N`` from the shell.
 
         Written to Redis at once (calling it at import time in a tasks module
         connects to Redis then); busy workers see it before their next task.
@@ -116,8 +158,15 @@ class QueueMethods:
 
     def read_deadletter(self, *, delete: bool = False, limit: int = 100,
                         is_data: bool = False) -> list[dict[str, Any]]:
-        """Up to ``limit`` dead letters, newest first, without removing them
-        unless ``delete``; ``is_data`` reads the data queues' dead letters."""
+        """Up to ``limit`` dead letters, oldest first, as dicts (id, queue,
+        name, args, kwargs, reason, error, attempts_used, time).
+
+        They stay where they are unless ``delete``; ``is_data`` reads the data
+        queues' dead letters instead. (``Data(DEADLETTER_QUEUE,
+        is_tasks=True).get_data()``, the 0.33 way, removes what it returns.)
+        The flags are keyword-only. ``rpqueue dead`` lists, requeues and
+        purges them from the shell.
+        """
         if is_data:
             # Imported on use: an app that never touches data queues does not load them.
             from .data import Data
@@ -128,7 +177,8 @@ class QueueMethods:
 
     # -- cleanup ---------------------------------------------------------------------------
 
-    def clear_queue(self, queue: str | bytes, delete: bool = False, is_data: bool = False) -> int:
+    def clear_queue(self, queue: str | bytes, *, delete: bool = False,
+                    is_data: bool = False) -> int:
         """Remove every waiting and delayed task (running ones finish); returns
         how many. ``delete`` also forgets the queue and its counters;
         ``is_data`` clears a data queue instead."""
@@ -141,6 +191,12 @@ class QueueMethods:
         if delete:
             reads.forget_data_queue(self.ctx.store, name)
         return removed
+
+    def prune_queues(self, idle: float, dry_run: bool = False) -> list[str]:
+        """Forget queue names that are empty, unused for ``idle`` seconds and
+        without settings (a flood of made-up names slows workers serving all
+        queues and the dashboard); returns them. See views.queues.prune."""
+        return queues.prune(self.ctx, idle, dry_run)
 
     def delete_item(self, queue: str | bytes, taskid: str) -> bool:
         """Remove one waiting or delayed task; False if it is not there."""

@@ -166,6 +166,9 @@ class TaskOptions:
             out["retry_on"] = [e.__name__ for e in self.retry_on]
         if self.schedule is not None:
             out["schedule"] = self.schedule.describe()
+            zone = getattr(self.schedule, "tz", None)
+            if zone is not None:  # a cron task: the zone its crontab reads
+                out["tz"] = str(zone)
             out["never_skip"] = self.never_skip
         return out
 
@@ -174,6 +177,59 @@ OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TaskOpt
 DEFAULTS = TaskOptions()
 # What @task takes: a schedule comes only from @periodic_task / @cron_task.
 SCHEDULE_OPTIONS = ("schedule", "never_skip")
+
+
+@dataclasses.dataclass(frozen=True)
+class CallOptions:
+    """How one call is queued: what ``task.options(...)`` fixes before
+    ``.execute(*args, **kwargs)``, checked when made.
+
+    - ``delay``: seconds (or a timedelta) before the call may run; None or
+      <= 0 runs it now. Kept as seconds (a float).
+    - ``taskid``: the call's id (default: a new one); see ``Task.execute``.
+    - ``queue``: queue the call elsewhere than the task's queue.
+    - ``priority``, ``unique_for``, ``unique_key``: this call's, instead of
+      the task's (see ``@task``).
+
+    An unknown name is a TypeError here and, through the typed keywords of
+    ``Task.options``, a mypy error.
+    """
+
+    delay: float | datetime.timedelta | None = None
+    taskid: str | None = None
+    queue: str | bytes | None = None
+    priority: int | None = None
+    unique_for: float | None = None
+    unique_key: UniqueKey = None
+
+    def __post_init__(self) -> None:
+        def put(field: str, value: Any) -> None:
+            object.__setattr__(self, field, value)
+
+        put("delay", _delay(self.delay))
+        if self.taskid is not None and (not isinstance(self.taskid, str) or not self.taskid):
+            raise ValueError(f"taskid must be a non-empty string, got {self.taskid!r}")
+        if self.queue is not None:
+            put("queue", normalize_queue(self.queue))
+        if self.priority is not None:
+            put("priority", _priority(self.priority))
+        if self.unique_for is not None:
+            put("unique_for", _number("unique_for", self.unique_for))
+        key = self.unique_key
+        if key is not None and not isinstance(key, str) and not callable(key):
+            raise TypeError(f"unique_key must be a str or a function, not {type(key).__name__}")
+
+    @property
+    def seconds(self) -> float:
+        """The delay in seconds (0.0: none)."""
+        delay = self.delay
+        # __post_init__ already made it a float: no second check per call.
+        return delay if type(delay) is float else _delay(delay)
+
+
+# The options of a call that gives none (the common ``execute(*args)``):
+# made and checked once, shared by every such call (it is frozen).
+NO_CALL_OPTIONS = CallOptions()
 
 
 def keyword_parameters(exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
@@ -185,7 +241,7 @@ def keyword_parameters(exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]
 
 
 class _Option(Generic[T]):
-    """A read-only attribute that reads the field of the same name from ``.options``."""
+    """A read-only attribute that reads the field of the same name from ``.task_options``."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -200,7 +256,7 @@ class _Option(Generic[T]):
     def __get__(self, obj: HasOptions | None, owner: type) -> _Option[T] | T:
         if obj is None:
             return self
-        value: T = getattr(obj.options, self.name)
+        value: T = getattr(obj.task_options, self.name)
         return value
 
     def __set__(self, obj: HasOptions, value: T) -> None:
@@ -215,7 +271,7 @@ class HasOptions:
     holds itself) appears here.
     """
 
-    options: TaskOptions
+    task_options: TaskOptions
 
     queue = _Option[str]()
     attempts = _Option[int]()
@@ -237,4 +293,4 @@ class HasOptions:
 
     def settings(self) -> dict[str, Any]:
         """The JSON-able settings a worker publishes for this task (see TaskOptions.settings)."""
-        return self.options.settings()
+        return self.task_options.settings()

@@ -11,6 +11,7 @@ import math
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Protocol, TypeAlias, runtime_checkable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crontab import CronTab
 
@@ -20,6 +21,7 @@ __all__ = [
     "Period",
     "Schedule",
     "check_period",
+    "check_zone",
     "missed_runs",
     "next_run",
 ]
@@ -59,6 +61,30 @@ def _coerce_period(run_every: Period) -> float:
     if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError(f"periodic task period must be a finite number of seconds > 0, got {run_every!r}")
     return seconds
+
+
+def check_zone(tz: str | tzinfo | None) -> tzinfo:
+    """A time zone from an IANA name ("Europe/Paris") or a tzinfo; None is UTC.
+
+    Raises ValueError naming an unknown zone, TypeError for anything else.
+    """
+    if tz is None:
+        return timezone.utc
+    if isinstance(tz, str):
+        if tz.upper() == "UTC":
+            return timezone.utc
+        try:
+            return ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            # ValueError: a name such as "../x" that is not a valid zone key.
+            raise ValueError(f"unknown time zone {tz!r}: use an IANA name such as "
+                             f"'Europe/Paris' (is the tz database installed?)") from exc
+    if not isinstance(tz, tzinfo):
+        raise TypeError(f"tz must be an IANA zone name or a tzinfo, not {type(tz).__name__}")
+    if hasattr(tz, "localize"):
+        # pytz zones ignore PEP 495 fold, which the DST handling relies on.
+        raise TypeError("pytz time zones are not supported; use zoneinfo.ZoneInfo")
+    return tz
 
 
 def check_period(run_every: Period, minimum: float, low_delay_okay: bool) -> float:
@@ -171,7 +197,8 @@ class Cron(Schedule):
 
     ``tz=None`` means UTC rather than the host's zone: planned instants must
     not depend on which machine computed them, and Redis ``TIME`` is already
-    a UTC-based epoch.  Pass a ``zoneinfo.ZoneInfo`` for local-time jobs.
+    a UTC-based epoch.  Pass an IANA name ("Europe/Paris") or a
+    ``zoneinfo.ZoneInfo`` for local-time jobs; an unknown name is a ValueError.
 
     Each matching wall-clock time fires exactly once.  When clocks go back,
     a repeated wall time fires only on its first occurrence; when they jump
@@ -180,14 +207,11 @@ class Cron(Schedule):
 
     __slots__ = ("_crontab", "_expression", "_fields", "_tz")
 
-    def __init__(self, expression: str, tz: tzinfo | None = None) -> None:
+    def __init__(self, expression: str, tz: str | tzinfo | None = None) -> None:
         if not isinstance(expression, str):
             raise TypeError(f"cron expression must be a str, not {type(expression).__name__}")
-        if tz is not None and hasattr(tz, "localize"):
-            # pytz zones ignore PEP 495 fold, which the DST handling relies on.
-            raise TypeError("pytz time zones are not supported; use zoneinfo.ZoneInfo")
         self._expression = expression
-        self._tz: tzinfo = timezone.utc if tz is None else tz
+        self._tz: tzinfo = check_zone(tz)
         try:
             self._fields = _seven_fields(expression)
             self._crontab = CronTab(self._fields)

@@ -24,6 +24,7 @@ from support.paths import ASYNCMODS
 
 import rpqueue
 from rpqueue import admin
+from rpqueue.task import TaskRef
 
 
 class AioWorkers:
@@ -439,7 +440,9 @@ def test_current_task_is_per_coroutine(app: rpqueue.RPQueue, aio: AioWorkers,
 def test_bad_arguments_fail_the_task_not_the_lane(app: rpqueue.RPQueue, aio: AioWorkers,
                                                   aled: AioLedger) -> None:
     worker = aio.start("aio_tasks", "aio")
-    bad = aio_tasks.sleeper.execute("only-a-tag")  # the coroutine cannot even be created
+    # Queued by name: sleeper.execute() would refuse the call in this process.
+    by_name = TaskRef(app, aio_tasks.sleeper.name, options=aio_tasks.sleeper.task_options)
+    bad = by_name.execute("only-a-tag")  # the coroutine cannot even be created
     good = aio_tasks.sleeper.execute("after", 0)
     aled.wait_for(1, "end", tag="after")
     wait_until(lambda: bad.status == "done" and good.status == "done", message="both ended")

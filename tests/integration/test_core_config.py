@@ -61,8 +61,9 @@ def test_connection_settings_all_keywords_and_positional_order(
             host=host, port=port, db=4, password="s3cret", socket_timeout=5,
             unix_socket_path=None, ssl=False, ssl_ca_certs=None)
         kw = basic.add.execute(2, 2)
-        # All eight positionally, in the documented order.
-        rpqueue.set_redis_connection_settings(host, port, 4, "s3cret", 5, None, False, None)
+        # The first six positionally, in the documented order; the TLS flags by name.
+        rpqueue.set_redis_connection_settings(host, port, 4, "s3cret", 5, None, ssl=False,
+                                              ssl_ca_certs=None)
         pos = basic.add.execute(3, 3)
         workers.start("basic", "default", url=None,
                       args=["--host", host, "--port", str(port), "--db", "4",
@@ -161,7 +162,8 @@ def tls_redis(redis_factory: Any, tmp_path: Path) -> tuple[RedisServerProcess, i
 def test_ssl_settings_and_rediss_url(app: rpqueue.RPQueue, tls_redis: Any,
                                      workers: Workers) -> None:
     server, tls_port, ca = tls_redis
-    rpqueue.set_redis_connection_settings("127.0.0.1", tls_port, 0, None, 10, None, True, ca)
+    rpqueue.set_redis_connection_settings("127.0.0.1", tls_port, 0, None, 10, None, ssl=True,
+                                          ssl_ca_certs=ca)
     et = basic.add.execute(20, 1)
     plain = server.client(decode_responses=True)
     try:
@@ -170,7 +172,7 @@ def test_ssl_settings_and_rediss_url(app: rpqueue.RPQueue, tls_redis: Any,
                       url=f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={ca}")
         wait_until(lambda: et.result == 21, message="ran over TLS")
         # Without the CA the certificate is refused.
-        rpqueue.set_redis_connection_settings("127.0.0.1", tls_port, 0, None, 2, None, True)
+        rpqueue.set_redis_connection_settings("127.0.0.1", tls_port, 0, None, 2, None, ssl=True)
         with pytest.raises(redis.ConnectionError):
             basic.add.execute(1, 1)
     finally:

@@ -218,7 +218,7 @@ def test_purge_by_api_and_cli(redis_url: str, app: rpqueue.RPQueue, workers: Wor
     (record,) = [r for r in admin.dead_records(app.ctx) if r["id"] == a.taskid]
     assert admin.delete_dead(app.ctx, [record]) == 1
     assert a.taskid not in {r["id"] for r in admin.dead_records(app.ctx)}
-    purged = cli(redis_url, "purge")
+    purged = cli(redis_url, "purge", "--yes")  # no filter: every dead letter, so --yes
     assert purged.returncode == 0 and "purged 2 " in purged.stdout, purged.stdout + purged.stderr
     assert admin.dead_records(app.ctx) == []
     k = app.keys.queue("default")

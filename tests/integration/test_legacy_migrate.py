@@ -81,7 +81,8 @@ def migrate_cli(capsys: pytest.CaptureFixture[str], url: str, prefix: str,
 def row(output: str, queue: str) -> list[str]:
     """The cells of one queue's row in the migration table."""
     for line in output.splitlines():
-        cells = [c.strip() for c in line.split("│")[1:-1]]
+        # Plain ASCII "|" when not a terminal (as here), "│" on one.
+        cells = [c.strip() for c in line.replace("│", "|").split("|")[1:-1]]
         if cells and cells[0] == queue:
             return cells[1:]
     raise AssertionError(f"no row for {queue!r} in:\n{output}")
@@ -224,7 +225,7 @@ def test_running_retried_periodic_and_damaged_entries(
     assert json.loads(unstamp(rcli.hget(vis.msg, retry_id)))["kwargs"] == {"_attempts": 3}
 
     # Named by hand, the dead-letter list is still not read as a queue of ids.
-    again = migrate_cli(capsys, redis_url, "", "--queue", "DEADLETTER_QUEUE")
+    again = migrate_cli(capsys, redis_url, "", "--legacy-queue", "DEADLETTER_QUEUE")
     assert "moved 0 task(s)" in again and f"vis: left {long_id}: running:" in again
     assert "DEADLETTER_QUEUE holds 0.33's dead letters, not a queue: left alone" in again
     assert raw.llen(b"nqueue:DEADLETTER_QUEUE") == 1
@@ -335,6 +336,6 @@ def test_same_id_pending_here_is_replaced_and_running_here_is_left(
 
 def test_migration_refuses_on_cluster_like_clients(app: rpqueue.RPQueue,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(type(app.ctx), "cluster", property(lambda self: True))
+    monkeypatch.setattr(type(app.store), "cluster", property(lambda self: True))
     with pytest.raises(ValueError, match="single Redis server"):
         migrate_legacy(app.ctx)

@@ -65,11 +65,13 @@ def test_retry_on_for_a_0_1_task(app: rpqueue.RPQueue, ops: OpsWorkers, ledger: 
     runs = ledger.events("run", tag="zero-one")
     assert len(runs) == 3
     assert [r["left"] for r in runs] == [3, 2, 1]
-    # Each retry is a new call (0/1 delivery: a run is never repeated as such).
-    assert runs[0]["id"] == et.taskid and len({r["id"] for r in runs}) == 3
+    # Each retry is a new delivery of the same task id (issue #17: the first
+    # handle follows its retries), and the dead letter counts every attempt.
+    assert {r["id"] for r in runs} == {et.taskid}
     _check_backoff(_gaps(runs))
     [dead] = dead_records(app, "ops")
-    assert dead["id"] == runs[-1]["id"] and dead["reason"] == "task raised an exception"
+    assert dead["id"] == et.taskid and dead["reason"] == "task raised an exception"
+    assert dead["attempts_used"] == 3
 
 
 def test_0_1_task_not_retried_for_another_exception(app: rpqueue.RPQueue, ops: OpsWorkers,

@@ -60,7 +60,8 @@ def tty(url: str, *argv: str, timeout: float = 30) -> subprocess.CompletedProces
 
 def queue_row(output: str, queue: str) -> list[str]:
     for line in output.splitlines():
-        cells = [c.strip() for c in line.split("│")[1:-1]]
+        # Plain ASCII when not a terminal, box characters on one.
+        cells = [c.strip() for c in re.split("[|│]", line)[1:-1]]
         if cells and cells[0] == queue:
             return cells
     raise AssertionError(f"no row for {queue!r} in:\n{output}")
@@ -69,21 +70,26 @@ def queue_row(output: str, queue: str) -> list[str]:
 def test_pause_and_resume_commands_and_the_paused_column(
         app: rpqueue.RPQueue, redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     pause_tasks.held.execute(1)
-    assert run(capsys, "pause", "held", "later", "--url", redis_url) == (
+    # "later" has never been used: a typo unless --create says otherwise.
+    code, out = run(capsys, "pause", "held", "later", "--url", redis_url)
+    assert code == 2 and "unknown queue 'later'" in out and "'held'" in out
+    assert app.paused_queues() == []
+    assert run(capsys, "pause", "held", "later", "--create", "--url", redis_url) == (
         0, "paused 'held'\npaused 'later'\n")
     assert run(capsys, "pause", "held", "--url", redis_url) == (0, "'held' was already paused\n")
     assert app.paused_queues() == ["held", "later"]
 
     code, table = run(capsys, "--url", redis_url)
     assert code == 0 and "paused" in table.splitlines()[1]  # the header
-    assert queue_row(table, "held")[1] == "1" and queue_row(table, "held")[4] == "paused"
+    # queue, priority, size, running, dead, paused, limit, seen
+    assert queue_row(table, "held")[2] == "1" and queue_row(table, "held")[5] == "paused"
     # Paused before anything used it: listed all the same.
-    assert queue_row(table, "later")[1:] == ["0", "-", "", "paused", ""]
+    assert queue_row(table, "later")[1:] == ["", "0", "0", "0", "paused", "", "-"]
 
     assert run(capsys, "resume", "held", "--url", redis_url) == (0, "resumed 'held'\n")
     assert run(capsys, "resume", "held", "--url", redis_url) == (0, "'held' was not paused\n")
     code, table = run(capsys, "--url", redis_url)
-    assert queue_row(table, "held")[4] == "" and queue_row(table, "later")[4] == "paused"
+    assert queue_row(table, "held")[5] == "" and queue_row(table, "later")[5] == "paused"
 
 
 def test_clear_shows_a_bar_on_a_terminal_and_plain_text_otherwise(
@@ -132,15 +138,15 @@ def test_flush_waits_for_tasks_with_progress(app: rpqueue.RPQueue, redis_url: st
     for n in range(20):
         pause_tasks.free.execute(n)
     # Paused: nothing starts, so flush gives up after its timeout.
-    code, out = run(capsys, "flush", "--timeout", "0.5", "--url", redis_url)
+    code, out = run(capsys, "flush", "--give-up-after", "0.5", "--url", redis_url)
     assert (code, out) == (1, "0 done, 0 started, 20 still waiting\n")
-    waited = tty(redis_url, "flush", "--timeout", "1", "--url", redis_url)
+    waited = tty(redis_url, "flush", "--give-up-after", "1", "--url", redis_url)
     assert waited.returncode == 1
     assert "tasks pending" in waited.stdout and "0/20" in waited.stdout
     assert "20 still waiting" in waited.stdout
 
     flush = subprocess.Popen([sys.executable, "-m", "rpqueue", "flush", "--complete",
-                              "--timeout", "20", "--url", redis_url], env=tty_env(), text=True,
+                              "--give-up-after", "20", "--url", redis_url], env=tty_env(), text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         time.sleep(0.8)

@@ -276,7 +276,7 @@ def test_cli_sets_and_shows_limits_and_priorities(app: rpqueue.RPQueue, redis_ur
         captured = capsys.readouterr()
         return captured.out + captured.err
 
-    out = run("limit", "--url", redis_url, "pq", "7", "--overflow", "drop_oldest")
+    out = run("limit", "--url", redis_url, "pq", "7", "--overflow", "drop_oldest", "--create")
     assert "max_len 7, overflow drop_oldest" in out
     assert rpqueue.queue_limit("pq") == {"max_len": 7, "overflow": "drop_oldest"}
     policies.step.execute("urgent", priority=-4)

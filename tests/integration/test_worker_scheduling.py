@@ -163,9 +163,9 @@ def test_cli_round_trip(app: rpqueue.RPQueue, redis_url: str,
     assert run("scheduling") == (0, "scheduling: strict\n")
     assert run("scheduling", "aging", "--age", "2") == (0, "scheduling: aging, age 2s\n")
     assert rpqueue.get_scheduling() == {"mode": "aging", "age": 2.0}
-    assert run("weight", "mail", "3") == (0, "weight of 'mail': 3\n")
+    assert run("weight", "mail", "3", "--create") == (0, "weight of 'mail': 3\n")
     assert run("weight", "mail") == (0, "weight of 'mail': 3\n")
-    assert run("weight", "other") == (0, "weight of 'other': 1 (default)\n")
+    assert run("weight", "other", "--create") == (0, "weight of 'other': 1 (default)\n")
     assert run("scheduling", "weighted") == (
         0, "scheduling: weighted\nweights: 'mail' 3 (others 1)\n")
     assert rpqueue.get_scheduling() == {"mode": "weighted", "age": None}

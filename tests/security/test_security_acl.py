@@ -200,7 +200,7 @@ def test_documented_acl_user_runs_everything_rpqueue_does(
                  ["dead", *conn], ["dead", "requeue", *conn], ["workers", *conn]):
         assert cli.main(argv) == 0, argv
     wait_until(lambda: admin.dead_records(app.ctx), message="requeued by the CLI, dead again")
-    assert cli.main(["dead", "purge", *conn]) == 0
+    assert cli.main(["dead", "purge", "--yes", *conn]) == 0
     assert admin.dead_records(app.ctx) == []
     out = capsys.readouterr().out
     assert "purged 1 dead task(s)" in out

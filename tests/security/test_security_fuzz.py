@@ -43,7 +43,7 @@ SINK = "sec_tasks.sink"
 # Every task the worker (--module=sec_tasks) registers.
 REGISTERED = {"sec_tasks.add", "sec_tasks.echo", "sec_tasks.record", "sec_tasks.boom",
               "sec_tasks.flaky", "sec_tasks.outlive", "sec_tasks.aadd",
-              "sec_tasks.wait_for_abort", "sec_tasks.run_true", SINK}
+              "sec_tasks.wait_for_abort", "sec_tasks.run_true", "sec_tasks.hostile", SINK}
 MESSAGE_KEYS = ["v", "id", "name", "queue", "args", "kwargs"]
 
 # -- strategies -------------------------------------------------------------------------
@@ -157,6 +157,8 @@ def check_decoded(raw: bytes | str) -> Message | None:
     assert isinstance(message.args, list) and isinstance(message.kwargs, dict)
     assert all(isinstance(k, str) for k in message.kwargs)
     assert isinstance(message.id, str) and isinstance(message.queue, str)
+    # Strict (issue #25): nothing Python's json accepts beyond JSON gets through.
+    assert not _strictly_bad([message.name, message.id, message.args, message.kwargs])
     return message
 
 
@@ -197,6 +199,75 @@ def test_what_encode_accepts_decodes_to_the_same_call(args: list[Any],
     assert json.dumps([message.args, message.kwargs], sort_keys=True) == json.dumps(
         [args, kwargs], sort_keys=True)
     assert not any(isinstance(x, float) and not math.isfinite(x) for x in message.args)
+
+
+# -- issue #25: strict JSON ------------------------------------------------------------------
+
+
+def _strictly_bad(value: Any) -> bool:
+    """What decode must refuse, found by walking what Python's lenient json read."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _escape(code: int, upper: bool) -> str:
+    return ("\\u%04X" if upper else "\\u%04x") % code
+
+
+surrogates = st.builds(_escape, st.integers(0xD800, 0xDFFF), st.booleans())
+pairs = st.builds(lambda hi, lo, up: _escape(hi, up) + _escape(lo, up),
+                  st.integers(0xD800, 0xDBFF), st.integers(0xDC00, 0xDFFF), st.booleans())
+string_parts = surrogates | pairs | st.just("\\\\ud800") | st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters='"\\'),
+    max_size=5)
+edge_strings = st.lists(string_parts, min_size=1, max_size=4).map(lambda p: '"' + "".join(p) + '"')
+edge_numbers = (st.sampled_from(["NaN", "Infinity", "-Infinity", "-0.0", "1e308", "-1e308"])
+                | st.builds(lambda m, e, sign: f"{sign}{m}e{e}", st.integers(1, 99),
+                            st.integers(250, 450), st.sampled_from(["", "-"]))
+                | st.floats(allow_nan=False, allow_infinity=False).map(repr))
+edge_values = st.recursive(edge_strings | edge_numbers | st.sampled_from(["1", "null", "true"]),
+                           lambda inner: st.lists(inner, max_size=3).map(
+                               lambda xs: "[" + ",".join(xs) + "]")
+                           | st.lists(st.tuples(edge_strings, inner), max_size=3).map(
+                               lambda kv: "{" + ",".join(f"{k}:{v}" for k, v in kv) + "}"),
+                           max_leaves=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(edge_values, max_size=4), st.sampled_from(["args", "kwargs", "name", "id"]),
+       st.booleans())
+def test_decode_refuses_exactly_the_non_json_numbers_and_lone_surrogates(
+        values: list[str], where: str, as_bytes_: bool) -> None:
+    args = "[" + ",".join(values) + "]"
+    if where == "kwargs":
+        body = f'{{"v":1,"id":"i","name":"{SINK}","args":[],"kwargs":{{"k":{args}}}}}'
+    elif where in ("name", "id"):
+        first = values[0] if values else '"x"'
+        body = (f'{{"v":1,"id":"i","name":{first},"args":[]}}' if where == "name"
+                else f'{{"v":1,"id":{first},"name":"n","args":[]}}')
+    else:
+        body = f'{{"v":1,"id":"i","name":"{SINK}","args":{args}}}'
+    lenient = json.loads(body)
+    raw: bytes | str = body.encode("utf-8") if as_bytes_ else body
+    if _strictly_bad(lenient):
+        with pytest.raises(MalformedMessage, match=r"NaN|Infinity|too large|surrogate"):
+            decode(raw)
+    else:
+        check_decoded(raw)
 
 
 # -- end to end: a real worker ------------------------------------------------------------

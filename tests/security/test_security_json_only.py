@@ -27,7 +27,9 @@ FORBIDDEN_BUILTINS = {"eval", "exec", "compile", "__import__"}
 IMPORTERS = {"import_module", "__import__"}
 # Importing by name is allowed only where the operator names the task module
 # at start-up (--module / execute_tasks(module=...)), never per message.
-IMPORT_BY_NAME_ALLOWED = {"run.py": {"__import__"}, "worker/process.py": {"import_module"}}
+IMPORT_BY_NAME_ALLOWED = {"run.py": {"__import__"}, "worker/process.py": {"import_module"},
+                          # Fixed names of Django's Tasks framework, never a message's.
+                          "contrib/django/api.py": {"import_module"}}
 # The modules a message passes through on its way to the task function.
 MESSAGE_PATH = ["storage/message.py", "storage/calls.py", "worker/runner.py", "worker/loop.py",
                 "worker/aio.py", "storage/scripts/__init__.py", "admin.py", "data/codec.py",

@@ -97,7 +97,7 @@ def test_client_refuses_an_oversized_call_and_stores_nothing(app: rpqueue.RPQueu
     with pytest.raises(MessageTooLarge):
         asyncio.run(sec_tasks.echo.aexecute(big))
     with pytest.raises(MessageTooLarge):
-        sec_tasks.echo.execute(small="y", big=big)
+        sec_tasks.echo.execute(value=big)
     # Multi-byte characters count as bytes: 350k "€" is 1.05 MB of UTF-8.
     with pytest.raises(MessageTooLarge):
         sec_tasks.echo.execute("€" * 350_000)
@@ -157,7 +157,8 @@ def test_enqueue_script_checks_the_limit_it_is_given(app: rpqueue.RPQueue,
     assert raw.hkeys(k.msg) == [b"t" * 22]
     # enqueue_many checks every message before writing any.
     with pytest.raises(redis.ResponseError, match="exceeds the limit"):
-        scripts().enqueue_many(raw, keys, [0, 1000, 0, 0, "", "v" * 22, exact, "u" * 22, over])
+        scripts().enqueue_many(raw, keys, [0, 1000, 0, 0, "", "0 0", "v" * 22, exact,
+                                           "u" * 22, over])
     assert raw.hkeys(k.msg) == [b"t" * 22]
     # The argument is the producer's to give: 0 means "no limit". A hostile
     # producer can always pass it (or write with plain commands); the worker's
@@ -200,6 +201,27 @@ def test_worker_dead_letters_oversized_messages_however_they_were_written(
                                           f"{MIB} bytes")
     assert records["p" * 22]["reason"] == "oversized message"
     assert worker.alive()
+
+
+def test_take_checks_the_size_in_redis_and_keeps_only_a_head(app: rpqueue.RPQueue,
+                                                             raw: redis.Redis) -> None:
+    """take-11 measures the stored message (HSTRLEN) against the limit it is
+    given: an oversized one is never returned, and its dead letter keeps the
+    first KiB and the size, not the whole value (issue #25 item 6)."""
+    k = app.keys.queue("default")
+    taskid = "o" * 22
+    big = message_of_size(3 * MIB, taskid=taskid)
+    push_raw(raw, PREFIX, "default", taskid, big.encode())
+    reply = scripts().take(raw, scripts().take.keys_for(k), [30000, 100, "0 0", MIB])
+    assert not reply[0] and not reply[1]  # nothing handed out
+    record = dead_records(raw, PREFIX, "default")[taskid]
+    assert record["reason"] == "oversized message" and record["truncated"] is True
+    assert record["message_size"] == 3 * MIB
+    assert "message" not in record and len(record["message_head"].encode()) <= 1024
+    assert big.startswith(record["message_head"])
+    assert record["error"] == f"message of {3 * MIB} bytes exceeds the limit of {MIB} bytes"
+    assert raw.hlen(k.msg) == 0 and raw.zcard(k.leases) == 0
+    assert int(raw.hget(k.stats, "dead") or 0) == 1
 
 
 # -- nesting depth ----------------------------------------------------------------------

@@ -28,9 +28,9 @@ def _calls() -> Calls:
 def test_enqueue_arguments() -> None:
     call = _calls().enqueue(QUEUE, "id1", "{}", 1.5, "30000 3 3 0", unique_for=2, fresh=True)
     assert call.script is scripts().enqueue
-    # id, message, delay ms, meta, max message bytes, unique ms, fresh.
-    assert call.args == ["id1", "{}", 1500, "30000 3 3 0", LIMIT, 2000, 1]
-    assert _calls().enqueue(QUEUE, "id1", "{}", 0, "").args[-2:] == [0, 0]
+    # id, message, delay ms, meta, max message bytes, unique ms, fresh, opts.
+    assert call.args == ["id1", "{}", 1500, "30000 3 3 0", LIMIT, 2000, 1, "0 0"]
+    assert _calls().enqueue(QUEUE, "id1", "{}", 0, "").args[-3:-1] == [0, 0]
     assert call.what == "task id1 for queue 'q'"
     assert call_taskids(call) == ["id1"]
 
@@ -47,7 +47,7 @@ def test_enqueue_many_shared_meta() -> None:
     (call,) = _calls().enqueue_many(QUEUE, items, 0.25, unique_for=1, fresh=True)
     assert call.script is scripts().enqueue_many
     # delay ms, max bytes, unique ms, fresh, shared meta; then id, message pairs.
-    assert call.args == [250, LIMIT, 1000, 1, "m", "a", "{1}", "b", "{2}"]
+    assert call.args == [250, LIMIT, 1000, 1, "m", "0 0", "a", "{1}", "b", "{2}"]
     assert call_taskids(call) == ["a", "b"]
     assert call.what == "batch of 2 tasks for queue 'q'"
 
@@ -56,7 +56,8 @@ def test_enqueue_many_per_item_meta() -> None:
     items = [("a", "{1}", ""), ("b", "{2}", "0 1 1 1"), ("c", "{3}", "")]
     (call,) = _calls().enqueue_many(QUEUE, items, 0)
     # '*' in place of the shared meta: id, message, meta triples.
-    assert call.args == [0, LIMIT, 0, 0, "*", "a", "{1}", "", "b", "{2}", "0 1 1 1", "c", "{3}", ""]
+    assert call.args == [0, LIMIT, 0, 0, "*", "0 0", "a", "{1}", "", "b", "{2}", "0 1 1 1", "c",
+                         "{3}", ""]
     assert call_taskids(call) == ["a", "b", "c"]
 
 
@@ -79,7 +80,7 @@ def test_enqueue_many_reply() -> None:
 
 def test_take() -> None:
     call = _calls().take(QUEUE, 2.5)
-    assert call.args == [2500, MAINTENANCE_BATCH]
+    assert call.args == [2500, MAINTENANCE_BATCH, "0 0", LIMIT]
     reply = call.parse([b"id1", b"raw", b"7", 1000, -1])
     assert reply.taken == Taken(QUEUE, "id1", b"raw", "7", b"id1")
     assert (reply.now_ms, reply.next_ms) == (1000, -1)
@@ -95,7 +96,7 @@ def test_taken_key_is_the_raw_id() -> None:
 def test_finish_take() -> None:
     taken = Taken(QUEUE, "id1", b"raw", "tok", b"id1")
     call = _calls().finish_take(QUEUE, taken, "null", 60, 30)
-    assert call.args == [30000, MAINTENANCE_BATCH, b"id1", "tok", "null", 60000]
+    assert call.args == [30000, MAINTENANCE_BATCH, b"id1", "tok", "null", 60000, "0 0", LIMIT]
     done, reply = call.parse([None, None, "", 5, -1, 1])
     assert done is True and reply.taken is None
 
@@ -103,10 +104,10 @@ def test_finish_take() -> None:
 def test_done_fail_release_extend() -> None:
     c = _calls()
     done = c.done(QUEUE, b"id1", "tok", "1", 0)
-    assert done.args == [b"id1", "tok", "1", 0] and done.parse(1) is True
+    assert done.args == [b"id1", "tok", "1", 0, "0 0"] and done.parse(1) is True
     assert done.keys[4] == "t:q:{q}:result:id1"
     fail = c.fail(QUEUE, "id1", "tok", "err", FailMode.FINAL, "aborted", 0.5)
-    assert fail.args == ["id1", "tok", "err", 2, "aborted", 500]
+    assert fail.args == ["id1", "tok", "err", 2, "aborted", 500, "0 0", "", "", 1, ""]
     assert fail.parse(3) is FailOutcome.DEAD
     release = c.release(Taken(QUEUE, "id1", b"", "tok"))
     assert release.args == ["id1", "tok"] and release.parse(0) is False
@@ -117,7 +118,7 @@ def test_done_fail_release_extend() -> None:
 def test_inspecting() -> None:
     c = _calls()
     cancel = c.cancel(QUEUE, "id1")
-    assert cancel.args == ["id1"] and cancel.parse(-1) is CancelOutcome.RESULT_DELETED
+    assert cancel.args == ["id1", "0 0"] and cancel.parse(-1) is CancelOutcome.RESULT_DELETED
     status = c.status(QUEUE, "id1")
     assert status.args == ["id1"] and status.parse(b"waiting") == "waiting"
     assert c.clear(QUEUE, 10).args == [10]

@@ -161,7 +161,33 @@ def _builders(calls: Calls, k: QueueKeys) -> list[tuple[Call[Any], dict[str, str
         (calls.cancel(QUEUE, "id3"), {"result": k.result("id3")}),
         (calls.status(QUEUE, "id1"), {}),
         (calls.clear(QUEUE), {}),
+        (calls.progress(QUEUE, "id1", "tok", 1, 2, "", "{}"), {}),
+        (calls.task_state(QUEUE, "id1"), {}),
     ]
+
+
+# Keys a script builds itself from the queue's base (qbase in lib/common.lua):
+# per-task state records and progress, and the event stream. Each is a
+# QueueKeys name, so it shares the queue's hash tag (one cluster slot).
+DERIVED = {"state:": "state", "progress:": "progress", "events": "events"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_derived_keys_are_queue_keys(name: str) -> None:
+    body = scripts_mod.source(name)
+    for part in re.findall(r"base \.\. '([a-z_:]+)'", body):
+        assert part in DERIVED, f"{name}: builds an undocumented key {part!r}"
+
+
+def test_qbase_gives_the_queue_base() -> None:
+    # The Lua pattern '^(.*:)[^:]*$' on any queue key, mirrored here: the
+    # base is everything up to the last ':' (part names hold none).
+    for queue in (QUEUE, "a:b", "x}{:"):
+        k = Keys(PREFIX).queue(queue)
+        for part in QUEUE_PARTS:
+            key = getattr(k, part)
+            assert ":" not in part and key.rpartition(":")[0] + ":" == k.base
+        assert k.state("i").startswith(k.base) and k.progress("i").startswith(k.base)
 
 
 def test_every_task_builder_is_checked() -> None:

@@ -138,8 +138,8 @@ def test_task_takes_todays_keywords(ctx: Context) -> None:
             t.priority, t.unique_for, t.unique_key, t.on_duplicate, t.never_skip) == (
         "unit.all", "q1", 3, 5, 7, 3, True, (KeyError,), 2, 9, 10, 4, -2, 60, "k", "refuse", True)
     assert t.schedule == Cron("0 5 * * *")
-    assert t.options.name == "unit.all"
-    assert t.settings() == t.options.settings()
+    assert t.task_options.name == "unit.all"
+    assert t.settings() == t.task_options.settings()
     assert getattr(t, "__name__", None) == "noop"
 
 

@@ -5,10 +5,12 @@ docs/PROTOCOL.md describes it."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,8 +30,9 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from starlette.testclient import TestClient
 
-__all__ = ["DEADLINE", "LiveServer", "TestClient", "Worker", "add_dead", "csrf_headers", "enqueue",
-           "make_client", "wait_until"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "DEADLINE", "EXPECT_MS", "LiveServer", "Tab", "TestClient",
+           "Worker", "add_dead", "csrf_headers", "enqueue", "make_client", "open_dashboard",
+           "wait_until"]
 
 T = TypeVar("T")
 # Bounds waits for things that take milliseconds; generous for slow CI.
@@ -82,14 +85,15 @@ def add_dead(rpq: RPQueue, queue: str, name: str, args: list[Any], error: str = 
 class LiveServer:
     """The dashboard under uvicorn in a thread, on a free loopback port."""
 
-    def __init__(self, rpq: RPQueue, token: str | None = None, poll_interval: float = 0.5) -> None:
+    def __init__(self, rpq: RPQueue, token: str | None = None, poll_interval: float = 0.5,
+                 **app_options: Any) -> None:
         # Bound here and handed over, so the port is known and never raced for.
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(rpq, token, poll_interval=poll_interval)
+        app = create_app(rpq, token, poll_interval=poll_interval, **app_options)
         config = uvicorn.Config(app, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
@@ -116,3 +120,38 @@ class Worker(WorkerProcess):
     def __init__(self, redis_url: str, logdir: Path, *queues: str) -> None:
         super().__init__(rpqueue_argv("webtasks", *queues, url=redis_url), logdir, cwd=WEB,
                          merge_output=True)
+
+
+# -- the browser (Playwright on the system chromium) ----------------------------------
+
+CHROMIUM = os.environ.get("RPQUEUE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Playwright waits this long (ms) for the page; the page polls every 0.5 s.
+EXPECT_MS = 10_000
+
+
+@dataclass
+class Tab:
+    """A page plus what it said: console errors (CSP violations land there),
+    uncaught exceptions, and dialogs (alert() would be an XSS tell)."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    accept_dialogs: bool = True
+
+    def on_dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        if self.accept_dialogs:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+
+def open_dashboard(tab: Tab, server: LiveServer) -> Any:
+    from playwright.sync_api import expect
+
+    tab.page.goto(server.url)
+    expect(tab.page.locator("#status")).to_contain_text("updated")
+    return tab.page

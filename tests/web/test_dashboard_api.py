@@ -318,9 +318,10 @@ def test_schedule_lists_periodic_and_cron_tasks_soonest_first(rpq: RPQueue, clie
         rpq.client.hset(k.periodic_def, name, described)
     body = client.get("/api/schedule").json()
     assert body["items"] == [
-        {"name": "jobs.monday", "queue": "b", "schedule": "cron 0 5 * * mon",
+        {"name": "jobs.monday", "queue": "b", "schedule": "cron 0 5 * * mon", "tz": None,
          "next_run": 1_700_000_000.0},
-        {"name": "jobs.hourly", "queue": "a", "schedule": "every 1h", "next_run": 1_800_000_000.5},
+        {"name": "jobs.hourly", "queue": "a", "schedule": "every 1h", "tz": None,
+         "next_run": 1_800_000_000.5},
     ]
     assert body["now"] == pytest.approx(time.time(), abs=5)
 
@@ -328,7 +329,7 @@ def test_schedule_lists_periodic_and_cron_tasks_soonest_first(rpq: RPQueue, clie
 def test_workers_section_lights_up_when_a_registry_exists(rpq: RPQueue, client: TestClient) -> None:
     body = client.get("/api/workers").json()
     assert body["available"] is False
-    assert body["reason"] == "worker registry not available"
+    assert body["reason"] == "no workers running"
     assert body["key"] == "rpqueue:workers" and body["workers"] == []
 
     now = rpq.redis_time()

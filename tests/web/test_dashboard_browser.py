@@ -7,37 +7,36 @@ redis-server fails the suite: a green run that skipped the browser would
 claim more than it checked. Set RPQUEUE_SKIP_BROWSER_TESTS=1 to skip them
 on purpose.
 
-Also takes the README's screenshot, docs/images/dashboard.png (written
-there when RPQUEUE_UPDATE_SCREENSHOT=1, else to the temp directory).
+Also takes the README's screenshots, docs/images/dashboard.png (1400 px
+wide), dashboard-800.png and dashboard-375.png (written there when
+RPQUEUE_UPDATE_SCREENSHOT=1, else to the temp directory).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from dashboard_support import LiveServer, Worker, add_dead, enqueue, wait_until
+from dashboard_support import LiveServer, Tab, Worker, add_dead, enqueue, open_dashboard, wait_until
 
 from rpqueue.app import RPQueue
+from rpqueue.data import Data
+from rpqueue.storage import history_io
 
-CHROMIUM = os.environ.get("RPQUEUE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # The README's screenshot is rewritten only on request
 # (RPQUEUE_UPDATE_SCREENSHOT=1), so ordinary runs leave the checkout clean.
-README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "dashboard.png"
-SCREENSHOT = (README_SCREENSHOT if os.environ.get("RPQUEUE_UPDATE_SCREENSHOT")
-              else Path(tempfile.gettempdir()) / "rpqueue-dashboard.png")
-# Playwright waits this long (ms) for the page; the page polls every 0.5 s.
-EXPECT_MS = 10_000
+SCREENSHOTS = (Path(__file__).resolve().parents[2] / "docs" / "images"
+               if os.environ.get("RPQUEUE_UPDATE_SCREENSHOT")
+               else Path(tempfile.gettempdir()) / "rpqueue-screenshots")
+# Page width -> file name.
+SCREENSHOT_WIDTHS = {1400: "dashboard.png", 800: "dashboard-800.png", 375: "dashboard-375.png"}
 # Key names shared with webtasks.py, which this process must not import
 # (its tasks would register in this process's default app).
 FAIL = "webtest:fail"
@@ -47,71 +46,6 @@ SCRIPT = "<script>window.__xss=1</script>"
 IMG = "<img src=x onerror=window.__xss=2>"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if os.environ.get("RPQUEUE_SKIP_BROWSER_TESTS"):
-        pytest.skip("RPQUEUE_SKIP_BROWSER_TESTS is set")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the browser tests need Playwright for Python: pip install playwright "
-                    "(no 'playwright install': they use the system chromium)")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: apt-get install -y chromium "
-                    "(or point RPQUEUE_CHROMIUM at one)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@dataclass
-class Tab:
-    """A page plus what it said: console errors (CSP violations land there),
-    uncaught exceptions, and dialogs (alert() would be an XSS tell)."""
-
-    page: Any
-    errors: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    accept_dialogs: bool = True
-
-    def on_dialog(self, dialog: Any) -> None:
-        self.dialogs.append(f"{dialog.type}: {dialog.message}")
-        if self.accept_dialogs:
-            dialog.accept()
-        else:
-            dialog.dismiss()
-
-
-@pytest.fixture
-def tab(browser: Any) -> Iterator[Tab]:
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=EXPECT_MS)
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, device_scale_factor=1)
-    page = context.new_page()
-    page.set_default_timeout(EXPECT_MS)
-    t = Tab(page)
-    page.on("dialog", t.on_dialog)
-    page.on("pageerror", lambda exc: t.errors.append(f"page error: {exc}"))
-    page.on("console", lambda msg: t.errors.append(f"console: {msg.text}")
-            if msg.type == "error" else None)
-    try:
-        yield t
-    finally:
-        context.close()
-
-
-def open_dashboard(tab: Tab, server: LiveServer) -> Any:
-    from playwright.sync_api import expect
-
-    tab.page.goto(server.url)
-    expect(tab.page.locator("#status")).to_contain_text("updated")
-    return tab.page
-
-
 def test_page_loads_and_a_queued_task_shows_up(rpq: RPQueue, live_server: LiveServer,
                                                tab: Tab) -> None:
     from playwright.sync_api import expect
@@ -119,7 +53,7 @@ def test_page_loads_and_a_queued_task_shows_up(rpq: RPQueue, live_server: LiveSe
     page = open_dashboard(tab, live_server)
     expect(page).to_have_title("rpqueue dashboard")
     expect(page.locator("#queues-empty")).to_be_visible()
-    expect(page.locator("#workers-note")).to_have_text("worker registry not available")
+    expect(page.locator("#workers-note")).to_have_text("no workers running")
     expect(page.locator("#dead-empty")).to_be_visible()
 
     # Queued after the page loaded: it must arrive by the live update.
@@ -144,6 +78,31 @@ def test_page_loads_and_a_queued_task_shows_up(rpq: RPQueue, live_server: LiveSe
     expect(first.locator("td.priority")).to_have_text("-2")
     expect(first.locator("td.unique")).to_have_text("webtasks.sometimes:u1")
     assert tab.errors == [] and tab.dialogs == []
+
+
+def test_one_failing_view_leaves_the_others_showing(rpq: RPQueue, live_server: LiveServer,
+                                                     tab: Tab) -> None:
+    """Issue #25: the views load independently (one 503 empties nothing else),
+    and malformed records show as unreadable."""
+    from playwright.sync_api import expect
+
+    enqueue(rpq, "webtasks.sometimes", "web", "still shown")
+    dead_id = add_dead(rpq, "web", "webtasks.sometimes", [1])
+    k = rpq.keys.queue("web")
+    rpq.client.hset(k.deadmsg, "odd", "[1,2]")
+    rpq.client.zadd(k.dead, {"odd": 1})
+    rpq.client.hset(rpq.keys.workers, "w-odd", json.dumps({"beat": time.time(), "running": [None]}))
+    # Only the schedule view reads this key: of the wrong type, it answers 503.
+    rpq.client.set(k.periodic, "not a sorted set")
+    page = tab.page
+    page.goto(live_server.url)
+    expect(page.locator("#status")).to_contain_text("schedule")
+    expect(page.locator('#queues tbody tr[data-queue="web"] td.depth')).to_have_text("1")
+    expect(page.locator(f'#dead tbody tr[data-id="{dead_id}"]')).to_have_count(1)
+    expect(page.locator('#dead tbody tr[data-id="odd"] td.task-name')).to_have_text(
+        "(unreadable record odd)")
+    expect(page.locator('#workers tbody tr[data-id="w-odd"]')).to_contain_text("(unreadable)")
+    assert [e for e in tab.errors if "503" not in e] == []
 
 
 def test_a_dead_letter_is_requeued_by_a_click_and_then_runs(
@@ -260,7 +219,7 @@ def test_with_a_token_the_login_form_opens_the_page(rpq: RPQueue, tab: Tab) -> N
     from playwright.sync_api import expect
 
     enqueue(rpq, "t.x", "secret-queue", 1)
-    server = LiveServer(rpq, token="s3cret token").start()
+    server = LiveServer(rpq, token="s3cret token for the browser").start()
     try:
         page = tab.page
         page.goto(server.url)
@@ -268,7 +227,7 @@ def test_with_a_token_the_login_form_opens_the_page(rpq: RPQueue, tab: Tab) -> N
         page.fill("#token", "a guess")
         page.get_by_role("button", name="Log in").click()
         expect(page.locator(".login-box .error")).to_have_text("Wrong token.")
-        page.fill("#token", "s3cret token")
+        page.fill("#token", "s3cret token for the browser")
         page.get_by_role("button", name="Log in").click()
         expect(page).to_have_url(f"{server.url}/")
         expect(page.locator('#queues tbody tr[data-queue="secret-queue"]')).to_have_count(1)
@@ -294,6 +253,19 @@ def test_screenshot_for_the_readme(rpq: RPQueue, redis_url: str, tab: Tab,
                 delay=0 if i < 4 else 300 + 60 * i)
     for month in (9, 10, 11):
         enqueue(rpq, "reports.build_monthly", "reports", 2026, month, delay=3600 * month)
+    rpq.pause_queue("reports")
+    Data("thumbnails", vis_timeout=60, app=rpq).put_data([f"img-{i}.jpg" for i in range(12)])
+    # An hour of history for the opened queue, in the format workers write
+    # (storage/history_io.py): a morning mail-out rising and draining.
+    _, minute = history_io.redis_minute(rpq.store)
+    done = failed = 0
+    for i in range(61):
+        done += int(40 + 35 * math.sin(i / 9) ** 2)
+        failed += i % 13 == 0
+        rpq.client.set(history_io.minute_key(rpq.store, "emails", minute - 60 + i),
+                       history_io.encode({"done": done, "failed": failed,
+                                          "depth": int(30 + 25 * math.cos(i / 11)),
+                                          "t": ((minute - 60 + i) * 60 + 30) * 1000}))
     rpq.client.sadd(FAIL, "invoice-4411", "invoice-4412")
     start_worker("web")
     for label in ("invoice-4411", "invoice-4412"):
@@ -302,7 +274,7 @@ def test_screenshot_for_the_readme(rpq: RPQueue, redis_url: str, tab: Tab,
 
     def traffic() -> None:
         # Real work for the sparkline: bursts that the worker drains as they come.
-        for burst in (4, 10, 18, 26, 30, 24, 16, 22, 34, 28, 20, 26, 30, 24):
+        for burst in (4, 10, 18, 26, 30, 24, 16, 22, 34, 28, 20, 26, 30, 24) * 3:
             for n in range(burst):
                 enqueue(rpq, "webtasks.sometimes", "web", f"page-view-{burst}-{n}")
             time.sleep(0.3)
@@ -318,12 +290,16 @@ def test_screenshot_for_the_readme(rpq: RPQueue, redis_url: str, tab: Tab,
         expect(page.locator("#workers tbody tr")).to_have_count(1)
         # Taken while the traffic still flows, once the sparkline has a few points.
         page.wait_for_timeout(3000)
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for width, name in SCREENSHOT_WIDTHS.items():
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(600)
+            page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
         assert producer.is_alive(), "the traffic ended before the screenshot"
         assert page.locator('#queues tbody tr[data-queue="web"] polyline').count() == 1
     finally:
         producer.join()
         server.stop()
-    assert SCREENSHOT.stat().st_size > 10_000
+    for name in SCREENSHOT_WIDTHS.values():
+        assert (SCREENSHOTS / name).stat().st_size > 10_000
     assert tab.errors == []

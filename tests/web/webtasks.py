@@ -16,7 +16,8 @@ FAIL = "webtest:fail"
 DONE = "webtest:done"
 
 
-@rpqueue.task(queue="web", use_dead=True)
+# Results kept a minute: the task page shows them (test_dashboard_actions.py).
+@rpqueue.task(queue="web", use_dead=True, save_results=60)
 def sometimes(label: str, *extra: object) -> str:
     client = rpqueue.default_app().client
     if client.sismember(FAIL, label):

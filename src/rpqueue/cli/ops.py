@@ -8,9 +8,10 @@ import contextlib
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from .. import default_app
+from ..run import connection_url
+from .common import UsageError, check_queue, emit_json, table
 from .show import plain, progress
 
 
@@ -25,20 +26,30 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
     """Run workers and a mixed workload with live progress."""
     from ..demo import run_demo
 
-    return run_demo(url=args.url, tasks=args.tasks, processes=args.processes,
-                    threads=args.threads, console=out)
+    return run_demo(url=connection_url(args), tasks=args.tasks, processes=args.processes,
+                    threads=args.threads, console=out, prefix=args.prefix)
 
 
 def cmd_dashboard(args: argparse.Namespace, out: Console) -> int:
     """Serve the web dashboard."""
     from ..web import serve
 
-    return serve(args.url, args.host, args.port, args.token, args.prefix)
+    host, _, port = args.listen.rpartition(":") if ":" in args.listen else (
+        args.listen, "", "8765")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # [::1]:8765
+    if not port.isdigit():
+        raise UsageError(f"--listen {args.listen!r}: write ADDRESS or ADDRESS:PORT, "
+                         "e.g. 127.0.0.1:8765")
+    return serve(connection_url(args), host or "127.0.0.1", int(port), args.token, args.prefix)
 
 
 def cmd_pause(args: argparse.Namespace, out: Console) -> int:
     """Pause (or, as ``resume``, resume) queues."""
     app = default_app()
+    for queue in args.queues:
+        check_queue(app.ctx, queue, args.create,
+                    "" if args.resume else "add --create to pause it before first use")
     for queue in args.queues:
         if args.resume:
             done = app.resume_queue(queue)
@@ -57,40 +68,62 @@ def cmd_scheduling(args: argparse.Namespace, out: Console) -> int:
     elif args.age is not None:
         raise ValueError("--age needs a mode: rpqueue scheduling aging --age S")
     current = app.get_scheduling()
+    weights = app.queue_weights()
+    if args.json:
+        emit_json({**current, "weights": weights})
+        return 0
     line = f"scheduling: {current['mode']}"
     if current["age"] is not None:
         line += f", age {current['age']:g}s"
     out.print(plain(line))
-    weights = app.queue_weights()
     if current["mode"] == "weighted" and weights:
         listed = ", ".join(f"{q!r} {w:g}" for q, w in sorted(weights.items()))
         out.print(plain(f"weights: {listed} (others 1)"), soft_wrap=True)
     return 0
 
 
+def _setting(args: argparse.Namespace, what: str, value: Any, shown: str,
+             out: Console) -> int:
+    if args.json:
+        emit_json({"queue": args.target, what: value})
+    else:
+        out.print(plain(f"{what} of {args.target!r}: {shown}"))
+    return 0
+
+
+def cmd_priority(args: argparse.Namespace, out: Console) -> int:
+    """Show or set a queue's priority."""
+    app = default_app()
+    check_queue(app.ctx, args.target, args.create, "add --create to set it before first use")
+    if args.value is not None:
+        app.set_priority(args.target, args.value)
+    pri = app.priorities().get(args.target)
+    return _setting(args, "priority", pri, "none (served after queues with one)"
+                    if pri is None else f"{pri:g}", out)
+
+
 def cmd_weight(args: argparse.Namespace, out: Console) -> int:
     """Show or set a queue's weight."""
     app = default_app()
-    if args.weight is not None:
-        app.set_queue_weight(args.queue, args.weight)
-    weight = app.queue_weights().get(args.queue)
-    shown = "1 (default)" if weight is None else f"{weight:g}"
-    out.print(plain(f"weight of {args.queue!r}: {shown}"))
-    return 0
+    check_queue(app.ctx, args.target, args.create, "add --create to set it before first use")
+    if args.value is not None:
+        app.set_queue_weight(args.target, args.value)
+    weight = app.queue_weights().get(args.target)
+    return _setting(args, "weight", 1 if weight is None else weight,
+                    "1 (default)" if weight is None else f"{weight:g}", out)
 
 
 def cmd_limit(args: argparse.Namespace, out: Console) -> int:
     """Show or set a queue's maximum length."""
     app = default_app()
+    check_queue(app.ctx, args.target, args.create, "add --create to set it before first use")
     if args.off:
-        app.set_queue_limit(args.queue, None)
+        app.set_queue_limit(args.target, None)
     elif args.max_len is not None:
-        app.set_queue_limit(args.queue, args.max_len, args.overflow)
-    limit = app.queue_limit(args.queue)
-    shown = (f"max_len {limit['max_len']}, overflow {limit['overflow']}" if limit
-             else "unbounded")
-    out.print(plain(f"limit of {args.queue!r}: {shown}"))
-    return 0
+        app.set_queue_limit(args.target, args.max_len, args.overflow)
+    limit = app.queue_limit(args.target)
+    return _setting(args, "limit", limit, f"max_len {limit['max_len']}, overflow "
+                    f"{limit['overflow']}" if limit else "unbounded", out)
 
 
 def cmd_flush(args: argparse.Namespace, out: Console) -> int:
@@ -119,20 +152,24 @@ def cmd_flush(args: argparse.Namespace, out: Console) -> int:
 
     follow = Follow()
     old_level = logger.level
-    if out.is_terminal:
+    if out.is_terminal and not args.json:
         logger.addHandler(follow)
         if logger.getEffectiveLevel() > logging.INFO:
             logger.setLevel(logging.INFO)
     try:
         done, started, waiting = app.flush_tasks(
             complete=args.complete, force_delayed=args.force_delayed,
-            timeout=args.flush_timeout, log_every=0.2 if out.is_terminal else 0)
+            timeout=args.flush_timeout, log_every=0.2 if out.is_terminal and not args.json
+            else 0)
     finally:
         logger.removeHandler(follow)
         logger.setLevel(old_level)
         if "stack" in state:
             state["stack"].close()
-    out.print(f"{len(done)} done, {len(started)} started, {len(waiting)} still waiting")
+    if args.json:
+        emit_json({"done": done, "started": started, "waiting": waiting})
+    else:
+        out.print(f"{len(done)} done, {len(started)} started, {len(waiting)} still waiting")
     return 1 if waiting else 0
 
 
@@ -147,12 +184,12 @@ def cmd_migrate(args: argparse.Namespace, out: Console) -> int:
     with progress(out, "moving tasks", total) as update:
         report = migrate_legacy(app.ctx, args.legacy_prefix, args.dry_run, args.legacy_queue,
                                 progress=update)
-    table = Table("queue", "waiting", "delayed", "retried", "moved", "left in place",
+    moved = table(out, "queue", "waiting", "delayed", "retried", "moved", "left in place",
                   title="would move (dry run, nothing written)" if args.dry_run else "moved")
     for q in report.queues:
-        table.add_row(plain(q.queue), str(q.waiting), str(q.delayed), str(q.retried),
+        moved.add_row(plain(q.queue), str(q.waiting), str(q.delayed), str(q.retried),
                       str(q.moved), str(len(q.left)))
-    out.print(table)
+    out.print(moved)
 
     def say(line: str) -> None:
         out.print(plain(line), soft_wrap=True)  # one line each, whatever the width
@@ -178,6 +215,21 @@ def cmd_migrate(args: argparse.Namespace, out: Console) -> int:
 
 def cmd_worker(args: argparse.Namespace, out: Console) -> int:
     """Run a worker (``python -m rpqueue.run``)."""
-    from ..run import main as run_main
+    from ..run import run_worker
 
-    return run_main(args.worker_args)
+    return run_worker(args)
+
+
+def cmd_prune(args: argparse.Namespace, out: Console) -> int:
+    """Forget queue names that are empty, unused for --idle seconds and without settings."""
+    if not args.idle >= 0:
+        raise UsageError(f"--idle must be a number of seconds >= 0, not {args.idle}")
+    names = default_app().prune_queues(args.idle, dry_run=args.dry_run)
+    if args.json:
+        emit_json({"pruned" if not args.dry_run else "would_prune": names})
+        return 0
+    verb = "would forget" if args.dry_run else "forgot"
+    out.print(plain(f"{verb} {len(names)} queue name(s)" + (": " + ", ".join(names[:50])
+                                                            if names else "")
+                    + (" ..." if len(names) > 50 else "")))
+    return 0

@@ -112,7 +112,7 @@ def _build(queue: str | bytes, attempts: int = 1, vis_timeout: float = 0,
 
 
 class Data(metaclass=_Factory):
-    """A data queue or a dead-letter view; see the package docstring and API.md.
+    """A data queue or a dead-letter view; see the package docstring and the README.
 
     ``Data(DEADLETTER_QUEUE)`` reads the dead letters of every data queue,
     ``Data(name, is_dead=True)`` those of one; with ``is_tasks=True`` the
@@ -156,7 +156,7 @@ class Data(metaclass=_Factory):
 
     def get_data(self, items: int = 1, vis_timeout: float | None = None,
                  get_timeout: float | None = None) -> dict[str, Any]:
-        """Read up to ``items`` items: {id: item} (dead-letter views: API.md's rows)."""
+        """Read up to ``items`` items: {id: item} (dead-letter views: 0.33's rows)."""
         raise NotImplementedError
 
     async def aget_data(self, items: int = 1, vis_timeout: float | None = None,

@@ -4,7 +4,9 @@
 shows dead data items; ``TaskDeadLetters`` (the same with ``is_tasks=True``)
 shows dead-lettered tasks. A view of ``DEADLETTER_QUEUE`` covers every data
 queue (or every task queue), a named view that one queue. Reads return
-API.md's rows and remove what they return unless ``vis_timeout`` < 0; they
+rpqueue 0.33's rows, ``{id: [id, name, args or item, kwargs or details,
+time]}``, and remove what they return unless ``vis_timeout`` < 0 (to look
+without removing, use ``rpqueue.read_deadletter()``); they
 never wait. Puts and receipts are refused (``Data``'s defaults).
 """
 
@@ -31,7 +33,7 @@ class _DeadView(Data):
 
     def get_data(self, items: int = 1, vis_timeout: float | None = None,
                  get_timeout: float | None = None) -> dict[str, Any]:
-        """Up to ``items`` dead letters as API.md's rows, oldest first; removes
+        """Up to ``items`` dead letters as 0.33's rows, oldest first; removes
         them unless ``vis_timeout`` < 0. Never waits (``get_timeout`` is ignored)."""
         n, vis = item_count(items), self._vis(vis_timeout)
         return self._read_rows(n, remove=vis >= 0)

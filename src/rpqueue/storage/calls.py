@@ -98,20 +98,23 @@ def _many(reply: list[Any]) -> list[Enqueued]:
 def call_taskids(call: Call[Any]) -> list[str]:
     """The task ids an enqueue call queues (its argument layout is built in Calls.enqueue_many)."""
     if call.script is scripts().enqueue_many:
-        # After five head arguments: id, message pairs, or triples with '*'.
+        # After six head arguments: id, message pairs, or triples with '*'.
         step = 3 if call.args[4] == "*" else 2
-        return [str(i) for i in call.args[5::step]]
+        return [str(i) for i in call.args[6::step]]
     return [str(call.args[0])]
 
 
 class Calls:
     """Builds the calls of the task queues under one key layout."""
 
-    def __init__(self, keys: Callable[[], Keys], max_message_bytes: Callable[[], int]) -> None:
-        # Getters, not values: set_key_prefix() and the message limit may
-        # change after the builders are made.
+    def __init__(self, keys: Callable[[], Keys], max_message_bytes: Callable[[], int],
+                 opts: Callable[[], str] = lambda: "0 0") -> None:
+        # Getters, not values: set_key_prefix(), the message limit and the
+        # state and event settings may change after the builders are made.
         self._keys = keys
         self._max = max_message_bytes
+        # "<keep_ms> <events_maxlen>" (parse_opts in scripts/lib/common.lua).
+        self._opts = opts
         self.s = scripts()
 
     def _q(self, queue: str) -> QueueKeys:
@@ -122,9 +125,10 @@ class Calls:
     def enqueue(self, queue: str, taskid: str, message: str, delay: float,
                 meta: str, unique_for: float = 0, fresh: bool = False) -> Call[Enqueued]:
         """``fresh``: the id was just made by new_id() (cannot be pending or running)."""
-        return Call(self.s.enqueue, self.s.enqueue.keys_for(self._q(queue)),
-                    [taskid, message, ms(delay), meta, self._max(),
-                     ms(unique_for), 1 if fresh else 0],
+        # ms() only when there is something to convert: most calls have neither.
+        return Call(self.s.enqueue, self.s.enqueue.keys_for(self._keys().queue(queue)),
+                    [taskid, message, ms(delay) if delay else 0, meta, self._max(),
+                     ms(unique_for) if unique_for else 0, 1 if fresh else 0, self._opts()],
                     _enqueued, lambda: f"task {taskid} for queue {queue!r}")
 
     def enqueue_many(self, queue: str, items: list[tuple[str, str, str]], delay: float,
@@ -144,7 +148,8 @@ class Calls:
                 shared = "*"
                 for item in part:
                     flat += item
-            head = [ms(delay), self._max(), ms(unique_for), 1 if fresh else 0, shared]
+            head = [ms(delay), self._max(), ms(unique_for), 1 if fresh else 0, shared,
+                    self._opts()]
             calls.append(Call(self.s.enqueue_many, keys, head + flat, _many,
                               f"batch of {len(part)} tasks for queue {queue!r}"))
         return calls
@@ -158,7 +163,8 @@ class Calls:
 
     def take(self, queue: str, running_lease: float) -> Call[TakeReply]:
         return Call(self.s.take, self.s.take.keys_for(self._q(queue)),
-                    [ms(running_lease), MAINTENANCE_BATCH], lambda r: _take_reply(queue, r))
+                    [ms(running_lease), MAINTENANCE_BATCH, self._opts(), self._max()],
+                    lambda r: _take_reply(queue, r))
 
     def finish_take(self, queue: str, taken: Taken, result: str, keep: float,
                     running_lease: float) -> Call[tuple[bool, TakeReply]]:
@@ -166,20 +172,41 @@ class Calls:
         k = self._q(queue)
         return Call(
             self.s.finish_take, self.s.finish_take.keys_for(k, result=k.result(taken.id)),
-            [ms(running_lease), MAINTENANCE_BATCH, taken.key, taken.token, result, ms(keep)],
+            [ms(running_lease), MAINTENANCE_BATCH, taken.key, taken.token, result,
+             ms(keep) if keep else 0,  # results are rarely kept: skip the call
+             self._opts(), self._max()],
             lambda r: (bool(r[5]), _take_reply(queue, r)))
 
     def done(self, queue: str, taskid: bytes | str, token: str, result: str,
              keep: float) -> Call[bool]:
         k = self._q(queue)
         return Call(self.s.done, self.s.done.keys_for(k, result=k.result(text(taskid))),
-                    [taskid, token, result, ms(keep)], bool)
+                    [taskid, token, result, ms(keep), self._opts()], bool)
 
     def fail(self, queue: str, taskid: bytes | str, token: str, error: str, mode: FailMode,
-             reason: str, retry_delay: float = 0) -> Call[FailOutcome]:
+             reason: str, retry_delay: float = 0, record: str = "", again: str = "",
+             attempts: int = 1, aborted: bool = False) -> Call[FailOutcome]:
+        """``record``: the error record JSON for the state record; ``again``: the
+        message of the next attempt of a task without a visibility timeout
+        (retried under the same id), with ``attempts`` in all."""
         return Call(self.s.fail, self.s.fail.keys_for(self._q(queue)),
-                    [taskid, token, error, int(mode), reason, ms(retry_delay)],
+                    [taskid, token, error, int(mode), reason, ms(retry_delay), self._opts(),
+                     record, again, attempts, "aborted" if aborted else ""],
                     lambda r: FailOutcome(int(r)))
+
+    def progress(self, queue: str, taskid: str, token: str, done: float,
+                 total: float | None, note: str, payload: str) -> Call[bool]:
+        """Record a running task's progress (``payload`` is its JSON)."""
+        return Call(self.s.progress, self.s.progress.keys_for(self._q(queue)),
+                    [taskid, token, payload, self._opts(), repr(done),
+                     "" if total is None else repr(total), note], bool)
+
+    def task_state(self, queue: str, taskid: str) -> Call[list[Any]]:
+        """[live state or None, attempt, total, raw state record or None, raw
+        progress or None] (see task_state-4.lua)."""
+        return Call(self.s.task_state, self.s.task_state.keys_for(self._q(queue)), [taskid],
+                    lambda r: [text(r[0]) if r[0] else None, int(r[1]), int(r[2]),
+                               text(r[3]) if r[3] else None, text(r[4]) if r[4] else None])
 
     def release(self, taken: Taken) -> Call[bool]:
         """Give back a taken task that will not run here (the worker is stopping)."""
@@ -195,7 +222,8 @@ class Calls:
 
     def cancel(self, queue: str, taskid: str) -> Call[CancelOutcome]:
         k = self._q(queue)
-        return Call(self.s.cancel, self.s.cancel.keys_for(k, result=k.result(taskid)), [taskid],
+        return Call(self.s.cancel, self.s.cancel.keys_for(k, result=k.result(taskid)),
+                    [taskid, self._opts()],
                     lambda r: CancelOutcome(int(r)))
 
     def status(self, queue: str, taskid: str) -> Call[str]:

@@ -19,13 +19,17 @@ translated to rpqueue's errors (``errors.translate``) here too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import AuthenticationError, BusyLoadingError, NoScriptError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ..errors import translate
+from ..errors import RedisUnreachable, translate
 from .calls import Call
 from .clients import Clients
 from .durable import Durability, arun_durable, run_durable
@@ -56,6 +60,48 @@ def _evalsha(call: Call[Any]) -> tuple[Any, ...]:
     return call.script.command(call.keys, call.args)
 
 
+# Redis answers LOADING to almost every command while it loads its data after
+# a restart, for seconds or minutes with a large data set. A command refused
+# that way did not run, so sending it again is safe whatever it is (an
+# enqueue script too, fresh id or not): calls wait for the load to end, up
+# to LOADING_WAIT seconds, and only then raise redis-py's BusyLoadingError
+# (a ConnectionError: producers see RedisUnreachable, workers back off).
+LOADING_WAIT = 30.0
+_loading_pause = threading.Event()  # never set: a sleep that faketime does not break
+
+
+def while_loading(send: Callable[[], T]) -> T:
+    """``send()``, sent again while Redis answers LOADING (up to LOADING_WAIT s)."""
+    deadline: float | None = None
+    pause = 0.02
+    while True:
+        try:
+            return send()
+        except BusyLoadingError:
+            now = time.monotonic()
+            deadline = now + LOADING_WAIT if deadline is None else deadline
+            if now >= deadline:
+                raise
+            _loading_pause.wait(min(pause, deadline - now))
+            pause = min(pause * 2, 0.5)
+
+
+async def awhile_loading(send: Callable[[], Awaitable[T]]) -> T:
+    """``while_loading`` for the asyncio client."""
+    deadline: float | None = None
+    pause = 0.02
+    while True:
+        try:
+            return await send()
+        except BusyLoadingError:
+            now = time.monotonic()
+            deadline = now + LOADING_WAIT if deadline is None else deadline
+            if now >= deadline:
+                raise
+            await asyncio.sleep(min(pause, deadline - now))
+            pause = min(pause * 2, 0.5)
+
+
 class Executor:
     """Runs calls for one app's clients."""
 
@@ -68,33 +114,84 @@ class Executor:
     # -- one call ----------------------------------------------------------------
 
     def run(self, call: Call[T], via: Any = None) -> T:
-        """Run a call on the shared client, or on ``via``: a thread's held connection."""
+        """Run a call on the shared client, or on ``via``: a thread's held connection.
+        While Redis loads its data after a restart the call waits (``while_loading``)."""
         try:
-            if via is not None:
-                reply = via.call(call.script, call.keys, call.args)
-            else:
-                reply = call.script(self.clients.client, call.keys, call.args)
+            # The first try is sent directly: the hot paths (execute, take)
+            # pay nothing for the LOADING wait they almost never need.
+            try:
+                if via is not None:
+                    reply = via.call(call.script, call.keys, call.args)
+                else:
+                    reply = call.script(self.clients.client, call.keys, call.args)
+            except BusyLoadingError:
+                if via is not None:
+                    reply = while_loading(lambda: via.call(call.script, call.keys, call.args))
+                else:
+                    reply = while_loading(lambda: call.script(self.clients.client, call.keys,
+                                                              call.args))
         except ResponseError as exc:
             raise translate(exc, call.what or call.script.name) from exc
         return call.parse(reply)
 
     async def arun(self, call: Call[T]) -> T:
         try:
-            reply = await call.script.acall(self.clients.aclient(), call.keys, call.args)
+            reply = await awhile_loading(
+                lambda: call.script.acall(self.clients.aclient(), call.keys, call.args))
         except ResponseError as exc:
             raise translate(exc, call.what or call.script.name) from exc
         return call.parse(reply)
 
     def run_enqueue(self, call: Call[T]) -> T:
-        """Run an enqueue call on this thread's held connection, durably when asked."""
-        if self.durable is None:
-            return self.run(call, self.clients.direct())
-        return run_durable(self.clients.client, self.durable, call)
+        """Run an enqueue call on this thread's held connection, durably when
+        asked; a lost connection raises ``RedisUnreachable`` naming the Redis."""
+        try:
+            if self.durable is None:
+                via = self.clients.direct()
+                if via is None:
+                    return self.run(call, via)
+                # Fast path (every execute()): run()'s first try, inlined;
+                # a LOADING reply goes to run() and its wait.
+                try:
+                    reply = via.call(call.script, call.keys, call.args)
+                except BusyLoadingError:
+                    return self.run(call, via)
+                except ResponseError as exc:
+                    raise translate(exc, call.what or call.script.name) from exc
+                return call.parse(reply)
+            durable = self.durable
+            return while_loading(lambda: run_durable(self.clients.client, durable, call))
+        except RedisUnreachable:
+            raise
+        except AuthenticationError:
+            raise  # wrong credentials: redis-py says so precisely; not "unreachable"
+        except RedisConnectionError as exc:
+            raise self.unreachable(exc) from exc
 
     async def arun_enqueue(self, call: Call[T]) -> T:
-        if self.durable is None:
-            return await self.arun(call)
-        return await arun_durable(self.clients.aclient(), self.durable, call)
+        try:
+            if self.durable is None:
+                return await self.arun(call)
+            durable = self.durable
+            return await awhile_loading(
+                lambda: arun_durable(self.clients.aclient(), durable, call))
+        except RedisUnreachable:
+            raise
+        except AuthenticationError:
+            raise  # wrong credentials: redis-py says so precisely; not "unreachable"
+        except RedisConnectionError as exc:
+            raise self.unreachable(exc) from exc
+
+    def unreachable(self, exc: Exception) -> RedisUnreachable:
+        """The error a producer gets for a lost connection: it names the Redis."""
+        # A producer's error must say which Redis: the default one, picked
+        # up from $RPQUEUE_URL or localhost, is often not the one meant.
+        try:
+            where = self.clients.describe()
+        except Exception:  # describing a cluster asks it for its nodes
+            where = "Redis"
+        return RedisUnreachable(f"cannot reach Redis at {where} (set_redis_url() or "
+                                f"$RPQUEUE_URL): {exc}")
 
     # -- several in one round trip -------------------------------------------------
 

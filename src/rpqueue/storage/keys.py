@@ -42,7 +42,11 @@ QUEUE_PARTS = (
     "periodic_def",  # HASH periodic task name -> schedule description
     "conf",  # HASH queue settings: max_len, overflow
     "uniq",  # HASH unique key -> "<until_ms> <id>" of the task holding it
+    "events",  # STREAM of task state changes, bounded (opt-in, docs/TASK_STATE.md)
 )
+# Per task, beside result:<id> and abort:<id>, written by the scripts from
+# the queue's base (same hash tag): state:<id> STRING "<state> <attempt>
+# <total> <time_ms>[\n<error JSON>]" with an expiry; progress:<id> STRING JSON.
 
 
 def _tag(queue: str) -> str:
@@ -126,8 +130,18 @@ class QueueKeys:
     def periodic_def(self) -> str:
         return self.base + "periodic_def"
 
+    @property
+    def events(self) -> str:
+        return self.base + "events"
+
     def result(self, taskid: str) -> str:
         return f"{self.base}result:{taskid}"
+
+    def state(self, taskid: str) -> str:
+        return f"{self.base}state:{taskid}"
+
+    def progress(self, taskid: str) -> str:
+        return f"{self.base}progress:{taskid}"
 
     def abort(self, taskid: str) -> str:
         return f"{self.base}abort:{taskid}"

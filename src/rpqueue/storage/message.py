@@ -5,6 +5,8 @@ A message is one JSON object (protocol version 1, docs/PROTOCOL.md)::
     {"v": 1, "id": "...", "name": "module.function", "queue": "default",
      "args": [...], "kwargs": {...}}
 
+and, when tracing is on, ``"trace": {"traceparent": "...", "tracestate": "..."}``.
+
 Scripts never decode it: what they must change (attempts left, leases) is
 kept in separate fields, so user arguments reach the task byte for byte.
 """
@@ -14,7 +16,10 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import math
 import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +98,48 @@ def _check_value(where: str, value: Any) -> None:
 _encode_str = json.encoder.encode_basestring
 _ID_HEAD = '{"v":' + str(PROTOCOL_VERSION) + ',"id":'
 _KWARGS = ',"kwargs":'
+_TRACE = ',"trace":'
+
+# Where a call's trace context comes from when the caller gives none: each
+# source is called as source(task name, queue, task id) and returns the
+# carrier to send (W3C "traceparent"/"tracestate") or None. Tracing
+# (rpqueue.contrib.otel) adds one; with none, encoding costs nothing more.
+TraceSource = Callable[[str, str, str], "Mapping[str, str] | None"]
+_trace_sources: list[TraceSource] = []
+
+
+def add_trace_source(source: TraceSource) -> None:
+    """Have every call encoded in this process carry what ``source`` returns
+    as its trace context (once, however often it is added)."""
+    if source not in _trace_sources:
+        _trace_sources.append(source)
+
+
+def remove_trace_source(source: TraceSource) -> None:
+    if source in _trace_sources:
+        _trace_sources.remove(source)
+
+
+def _trace_of(name: str, queue: str, taskid: str) -> dict[str, str] | None:
+    carrier: dict[str, str] = {}
+    for source in list(_trace_sources):
+        try:
+            got = source(name, queue, taskid)
+        except Exception:  # a broken tracer must never stop a call from being queued
+            continue
+        if isinstance(got, Mapping):
+            carrier.update(got)
+    return _clean_trace(carrier)
+
+
+def _clean_trace(value: Any) -> dict[str, str] | None:
+    """The string entries of a trace carrier, None when there are none. A
+    trace context is advice (W3C: an unusable one is ignored), never a
+    reason to refuse a call."""
+    if not isinstance(value, Mapping):
+        return None
+    out = {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+    return out or None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -101,20 +148,25 @@ def _head(name: str, queue: str) -> str:
 
 
 def encode_call(
-    taskid: str, name: str, queue: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    taskid: str, name: str, queue: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+    trace: Mapping[str, str] | None = None,
 ) -> str:
     """Encode one call, or raise TypeError naming the argument JSON cannot carry.
 
     The text is the one ``json`` gives for the whole object; the fixed parts
-    (name, queue) are encoded once per task and queue.
+    (name, queue) are encoded once per task and queue. ``trace``: the W3C
+    trace context to send along (default: from the trace sources, if any).
     """
+    carrier = _clean_trace(trace) if trace is not None else (
+        _trace_of(name, queue, taskid) if _trace_sources else None)
     try:
         # Empty kwargs are left out (decode reads a missing "kwargs" as {}):
         # 12 bytes less per stored task keeps a no-op message in a smaller
         # allocation class of Redis's allocator.
         text = (_ID_HEAD + _encode_str(taskid) + _head(name, queue)
                 + (_encoder.encode(list(args)) if args else "[]")
-                + (_KWARGS + _encoder.encode(kwargs) + "}" if kwargs else "}"))
+                + (_KWARGS + _encoder.encode(kwargs) if kwargs else "")
+                + (_TRACE + _encoder.encode(carrier) if carrier else "") + "}")
     except (TypeError, ValueError, RecursionError):
         pass
     else:
@@ -139,10 +191,14 @@ class Message:
     queue: str
     args: list[Any]
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # The W3C trace context of the call ("traceparent", "tracestate"), if sent.
+    trace: dict[str, str] | None = None
 
 
 def _text(raw: bytes | str) -> str:
     if isinstance(raw, str):
+        if _lone_surrogates(raw):
+            raise MalformedMessage("message holds a lone surrogate, which is not Unicode text")
         return raw
     try:
         return raw.decode("utf-8")
@@ -150,13 +206,80 @@ def _text(raw: bytes | str) -> str:
         raise MalformedMessage("message is not valid UTF-8") from None
 
 
-def decode(raw: bytes | str, expect_id: str | None = None) -> Message:
-    """Decode a message read from Redis; anything unusable is MalformedMessage."""
-    text = _text(raw)
+def _lone_surrogates(text: str) -> bool:
     try:
-        body = json.loads(text)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+# Python's json reads NaN, Infinity and -Infinity, and turns 1e400 into inf;
+# none of them is JSON, and a task checking ``amount <= 0`` would let nan
+# through. The Python client never writes them (allow_nan=False).
+def _no_constant(name: str) -> Any:
+    raise MalformedMessage(f"message holds {name}, which is not a JSON number")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        shown = literal if len(literal) <= 40 else literal[:40] + "..."
+        raise MalformedMessage(f"message holds the number {shown}, too large for a float")
+    return value
+
+
+# A lone surrogate can only come from a \uD800-\uDFFF escape (the text itself
+# was checked to be UTF-8): only a text with such an escape needs the walk.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _lone_surrogates(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+_strict = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
+def loads_strict(text: str) -> Any:
+    """JSON as the protocol defines it: MalformedMessage (with the reason) for
+    what Python's json accepts but JSON does not: NaN, Infinity, numbers too
+    large for a float, and lone surrogates (no UTF-8 text can carry them)."""
+    try:
+        # One shared decoder: json.loads() with hooks builds a new one per
+        # call, a tenth of a worker's Python time per task. A BOM is left to
+        # json.loads for its own error message.
+        body = (_strict.decode(text) if not text.startswith("\ufeff") else
+                json.loads(text, parse_constant=_no_constant, parse_float=_finite))
+    except MalformedMessage:
+        raise
     except (ValueError, RecursionError) as exc:
-        raise MalformedMessage(f"message is not valid JSON: {exc}") from None
+        raise MalformedMessage(f"message is not valid JSON: {str(exc)[:200]}") from None
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(body):
+        raise MalformedMessage("message holds a lone surrogate (\\uD800-\\uDFFF), which is "
+                               "not Unicode text")
+    return body
+
+
+def decode(raw: bytes | str, expect_id: str | None = None) -> Message:
+    """Decode a message read from Redis; anything unusable is MalformedMessage.
+
+    Strict: NaN, Infinity, numbers that overflow a float and lone surrogates
+    are refused with the reason, as is anything that is not a message object.
+    """
+    text = _text(raw)
+    body = loads_strict(text)
     if not isinstance(body, dict):
         raise MalformedMessage("message is not a JSON object")
     # The limit encode_call keeps (the message object and its args/kwargs
@@ -166,7 +289,10 @@ def decode(raw: bytes | str, expect_id: str | None = None) -> Message:
         raise MalformedMessage(f"message is nested deeper than {MAX_NESTING} levels")
     version = body.get("v", PROTOCOL_VERSION)
     if version != PROTOCOL_VERSION:
-        raise MalformedMessage(f"message has unsupported protocol version {version!r}")
+        # Cut short: whoever wrote the message chose this text, and it goes to logs.
+        shown = repr(version)
+        shown = shown if len(shown) <= 40 else shown[:40] + "..."
+        raise MalformedMessage(f"message has unsupported protocol version {shown}")
     name, args, kwargs = body.get("name"), body.get("args", []), body.get("kwargs", {})
     if not isinstance(name, str) or not name:
         raise MalformedMessage("message has no task name")
@@ -178,14 +304,23 @@ def decode(raw: bytes | str, expect_id: str | None = None) -> Message:
     if not isinstance(taskid, str):
         raise MalformedMessage("message 'id' is not a string")
     queue = body.get("queue", "")
-    return Message(taskid, name, queue if isinstance(queue, str) else "", args, kwargs)
+    trace = body.get("trace")
+    # Most messages carry no trace: skip _clean_trace's Mapping (ABC) check.
+    return Message(taskid, name, queue if isinstance(queue, str) else "", args, kwargs,
+                   None if trace is None else _clean_trace(trace))
 
 
 def encode_result(name: str, value: Any) -> str:
+    """A task's result as JSON, or TypeError saying why it cannot be saved."""
     try:
-        return _encoder.encode(value)
-    except (TypeError, ValueError) as exc:
+        text = _encoder.encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(f"the result of {name}() cannot be saved as JSON: {exc}") from None
+    if _lone_surrogates(text):
+        # Redis stores UTF-8: writing this would fail after the task ran.
+        raise TypeError(f"the result of {name}() holds a lone surrogate, which is not "
+                        f"Unicode text")
+    return text
 
 
 def decode_result(raw: bytes | str | None) -> Any:

@@ -127,6 +127,37 @@ def queue_counts(store: Store, names: Sequence[str]) -> tuple[list[QueueCounts],
     return out, replies[-1]
 
 
+def periodic_counts(store: Store, names: Sequence[str]) -> list[int]:
+    """How many periodic tasks each queue holds: one round trip."""
+    steps: list[Step] = [command("ZCARD", store.keys.queue(q).periodic, parse=int) for q in names]
+    return list(raise_first(store.pipeline(steps))) if steps else []
+
+
+def prune_queues(store: Store, names: Sequence[str]) -> list[str]:
+    """Drop the given (found empty) queues from the known-queues index and delete
+    their leftover keys, then look again: a queue that received work meanwhile
+    is put back in the index. Returns the names that stayed removed."""
+    if not names:
+        return []
+    k = store.keys
+    steps: list[Step] = []
+    for name in names:
+        q = k.queue(name)
+        steps += [command("ZREM", k.queues, name),
+                  command("DEL", q.wake, q.stats, q.uniq, q.conf, q.periodic_def)]
+    raise_first(store.pipeline(steps))
+    for name in names:
+        store.forget_seen(name)
+    found, now = queue_counts(store, names)
+    # A task queued between the check and the removal must not be stranded
+    # outside the index, where workers serving every queue would miss it.
+    back = [c.queue for c in found if c.ready or c.prio or c.delayed or c.leases or c.dead]
+    if back:
+        raise_first(store.pipeline([command("ZADD", k.queues, *[x for q in back
+                                                                 for x in (now, q)])]))
+    return [n for n in names if n not in back]
+
+
 # -- schedules -------------------------------------------------------------------------
 
 
@@ -154,8 +185,13 @@ def schedules(store: Store, queues: Sequence[str]) -> tuple[list[tuple[str, str,
 
 def dead_total(store: Store, queues: Sequence[str]) -> int:
     """How many dead letters the queues hold together."""
+    return sum(dead_counts(store, queues))
+
+
+def dead_counts(store: Store, queues: Sequence[str]) -> list[int]:
+    """How many dead letters each queue holds: one round trip."""
     steps: list[Step] = [command("ZCARD", store.keys.queue(q).dead, parse=int) for q in queues]
-    return sum(raise_first(store.pipeline(steps))) if steps else 0
+    return list(raise_first(store.pipeline(steps))) if steps else []
 
 
 def dead_ids(store: Store, queues: Sequence[str], limit: int = 0) -> list[list[Any]]:
@@ -163,6 +199,30 @@ def dead_ids(store: Store, queues: Sequence[str], limit: int = 0) -> list[list[A
     steps: list[Step] = [command("ZRANGE", store.keys.queue(q).dead, 0, limit - 1)
                          for q in queues]
     return [list(r or []) for r in raise_first(store.pipeline(steps))] if steps else []
+
+
+def data_counts(store: Store) -> list[tuple[str, int, int, int, int]]:
+    """(name, items, delayed, leased, dead) of every data queue (rpqueue.Data),
+    sorted by name: two round trips, and read-only (unlike ``Data.count``,
+    whose upkeep moves expired leases, a dashboard poll changes nothing)."""
+    (names,) = raise_first(store.pipeline([command("SMEMBERS", store.keys.data_queues)]))
+    queues = sorted(text(n) for n in names or ())
+    steps: list[Step] = []
+    for q in queues:
+        k = store.keys.data(q)
+        steps += [command(verb, key, parse=int) for verb, key in
+                  (("HLEN", k.msg), ("ZCARD", k.delayed), ("ZCARD", k.leases), ("ZCARD", k.dead))]
+    found = raise_first(store.pipeline(steps)) if steps else []
+    return [(q, *found[4 * i:4 * i + 4]) for i, q in enumerate(queues)]
+
+
+def newest_dead(store: Store, queues: Sequence[str], limit: int) -> list[list[tuple[Any, float]]]:
+    """The newest ``limit`` (raw id, unix time it died) of each queue's dead letters."""
+    # ZRANGE from the end, reversed here: ZREVRANGE is not in the documented ACL.
+    steps: list[Step] = [command("ZRANGE", store.keys.queue(q).dead, -limit, -1,
+                                 "WITHSCORES", parse=pairs) for q in queues]
+    found = raise_first(store.pipeline(steps)) if steps else []
+    return [[(rid, score / 1000) for rid, score in reversed(r)] for r in found]
 
 
 def dead_messages(store: Store, wanted: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:

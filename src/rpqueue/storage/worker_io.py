@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
-from .calls import Call, TakeReply
+from .calls import Call
 from .connection import RETRYABLE_ERRORS, socket_timeout
-from .executor import command, raise_first
+from .executor import Step, command, raise_first
 from .scripts import scripts
 from .store import Store
 from .wire import text
@@ -43,8 +43,11 @@ class QueueState:
 
     paused: frozenset[str]
     version: Any  # opaque: only compared with the last one read
-    scheduling: dict[Any, Any]
-    weights: dict[Any, Any]
+    scheduling: dict[Any, Any] | None  # None: not read this time
+    weights: dict[Any, Any] | None
+    # Key -> Redis's refusal, for each key that could not be read (a key of
+    # the wrong type): its field holds the empty default instead.
+    errors: dict[str, ResponseError] = field(default_factory=dict)
 
 
 class WorkerIO:
@@ -55,17 +58,44 @@ class WorkerIO:
 
     # -- queue order and policy ------------------------------------------------------
 
-    def queue_state(self) -> QueueState:
-        """Paused queues, the queue-list version and the scheduling settings, in
-        one round trip; raises the first error (retryable ones included)."""
+    def queue_state(self, settings: bool = True) -> QueueState:
+        """Paused queues, the queue-list version and (``settings``) the
+        scheduling settings, in one round trip. A lost connection raises; a
+        key Redis refuses to read (wrong type) is reported in ``errors`` and
+        read as empty, so one bad key does not stop every worker."""
         k = self.store.keys
-        paused, version, scheduling, weights = raise_first(self.store.pipeline([
+        keys = [k.paused, k.queues_version, k.scheduling, k.weights]
+        steps: list[Step] = [
             command("SMEMBERS", k.paused, parse=lambda r: frozenset(text(q) for q in r or ())),
             command("GET", k.queues_version),
-            command("HGETALL", k.scheduling, parse=_pairs),
-            command("HGETALL", k.weights, parse=_pairs),
-        ]))
-        return QueueState(paused, version, scheduling, weights)
+        ]
+        if settings:
+            steps += [command("HGETALL", k.scheduling, parse=_pairs),
+                      command("HGETALL", k.weights, parse=_pairs)]
+        replies = self.store.pipeline(steps)
+        if not settings:
+            replies += [None, None]
+        defaults: list[Any] = [frozenset(), None, {}, {}]
+        errors: dict[str, ResponseError] = {}
+        for i, reply in enumerate(replies):
+            if reply is None and i >= 2:
+                continue
+            if isinstance(reply, RETRYABLE_ERRORS):
+                # CLUSTERDOWN and TRYAGAIN are ResponseErrors too, but no key's fault.
+                raise reply
+            if isinstance(reply, ResponseError):
+                errors[keys[i]] = reply
+                replies[i] = defaults[i]
+            elif isinstance(reply, Exception):
+                raise reply
+        paused, version, scheduling, weights = replies
+        return QueueState(paused, version, scheduling, weights, errors)
+
+    def wrong_type(self, keys: Sequence[str]) -> list[str]:
+        """Which of ``keys`` hold something other than a list (wake lists)."""
+        replies = raise_first(self.store.pipeline(
+            [command("TYPE", key, parse=text) for key in keys]))
+        return [key for key, kind in zip(keys, replies) if kind not in ("list", "none")]
 
     def scheduling_settings(self) -> tuple[dict[Any, Any], dict[Any, Any]]:
         """The raw scheduling and weights hashes."""
@@ -93,23 +123,27 @@ class WorkerIO:
         sock = socket_timeout(self.store.client)
         return ceiling if sock is None else max(0.01, min(ceiling, sock * 0.5))
 
-    def wait_and_take(self, wake_keys: Sequence[str], timeout: float,
-                      take: Call[TakeReply] | None) -> tuple[str | None, TakeReply | None]:
-        """BLPOP on ``wake_keys``, then ``take`` in the same pipeline, so Redis runs
-        the take the moment a wake token arrives. The wake list popped (None on
-        timeout) and the take's reply (None when it did not run, e.g. NOSCRIPT,
-        which the next take reloads). A lost connection raises."""
-        steps: list[Any] = [command("BLPOP", *wake_keys, timeout)]
-        if take is not None:
-            steps.append(take)
-        replies = self.store.pipeline(steps)
-        for reply in replies:
-            if isinstance(reply, (ConnectionError, TimeoutError)):
-                raise reply
-        got = replies[0]
-        woke = text(got[0]) if got and not isinstance(got, Exception) else None
-        reply = replies[1] if take is not None else None
-        return woke, None if isinstance(reply, Exception) else reply
+    def wait_any(self, wake_keys: Sequence[str], timeout: float
+                 ) -> tuple[str | None, ResponseError | None]:
+        """BLPOP on ``wake_keys``: the wake list popped (None on timeout), and
+        Redis's refusal if it refused the BLPOP (a wake list of the wrong
+        type: the caller must not wait on the same keys again at once, or it
+        would spin). A lost connection raises.
+
+        Nothing is pipelined behind the BLPOP on purpose. When Redis stalls
+        (SIGSTOP, a long fork, a slow disk) for longer than the socket
+        timeout, the client gives up on the connection, but Redis still runs
+        whatever it had received once it resumes: a take sent behind the
+        BLPOP would then take a task for a client that is gone, leaving it
+        leased to nobody (a 0/1 task until its lease ran out, then lost).
+        A stale BLPOP can only eat a wake token, which costs a waiting worker
+        at most one idle period."""
+        got = self.store.pipeline([command("BLPOP", *wake_keys, timeout)])[0]
+        if isinstance(got, ResponseError) and not isinstance(got, RETRYABLE_ERRORS):
+            return None, got
+        if isinstance(got, Exception):
+            raise got
+        return (text(got[0]) if got else None), None
 
     def wait(self, key: str, timeout: float) -> bool:
         """BLPOP on one wake list (a Cluster waiter thread); True if it popped."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,13 @@ from ..storage.wire import text, unstamp
 _UNBOUNDED = 1 << 62
 
 
+# How much of a task's arguments (as JSON text) and of an error a listing
+# carries: a listing polled every 2 s must not ship megabytes per task. The
+# full value is on the task's own page (get_item, views.dead.get_record).
+PREVIEW_CHARS = 500
+ERROR_CHARS = 2000
+
+
 def describe(taskid: str, raw: Any, status: str, due: float | None = None) -> dict[str, Any]:
     """A task as listings show it: id, status, due time, and the name and
     arguments read from its message (or the reason it cannot be read)."""
@@ -23,12 +31,58 @@ def describe(taskid: str, raw: Any, status: str, due: float | None = None) -> di
         item["due"] = due
     if raw is None:
         return item
+    if not isinstance(raw, (str, bytes)):
+        item["error"] = f"message is not text but {type(raw).__name__}"
+        return item
     try:
         m = decode(raw)
     except MalformedMessage as exc:
         item["error"] = str(exc)
         return item
     item.update(name=m.name, args=m.args, kwargs=m.kwargs)
+    return item
+
+
+def shorten(item: dict[str, Any], chars: int = PREVIEW_CHARS) -> dict[str, Any]:
+    """A copy of a listed task whose long values are cut: ``args`` and
+    ``kwargs`` over ``chars`` characters of JSON become that text, cut, and
+    ``error`` is cut at ERROR_CHARS; ``truncated`` names what was cut, with
+    the full sizes in ``sizes``."""
+    out = dict(item)
+    cut: list[str] = []
+    sizes: dict[str, int] = {}
+    for key in ("args", "kwargs"):
+        if key not in out:
+            continue
+        text = json.dumps(out[key], ensure_ascii=False, separators=(",", ":"))
+        if len(text) > chars:
+            out[key] = text[:chars] + "…"
+            cut.append(key)
+            sizes[key] = len(text)
+    error = out.get("error")
+    if isinstance(error, str) and len(error) > ERROR_CHARS:
+        out["error"] = error[:ERROR_CHARS] + "…"
+        cut.append("error")
+        sizes["error"] = len(error)
+    if cut:
+        out["truncated"] = cut
+        out["sizes"] = sizes
+    return out
+
+
+def get_item(ctx: Context, queue: str | bytes, taskid: str) -> dict[str, Any] | None:
+    """One queued task in full (its arguments uncut), or None if it is not queued."""
+    name = normalize_queue(queue)
+    raws, metas = reads.messages(ctx.store, name, [taskid])
+    if raws[0] is None:
+        return None
+    item = describe(taskid, unstamp(raws[0]), "queued")
+    item["queue"] = name
+    priority, unique_key = meta_policies(metas[0])
+    if priority:
+        item["priority"] = priority
+    if unique_key:
+        item["unique_key"] = unique_key
     return item
 
 

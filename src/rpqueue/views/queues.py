@@ -100,6 +100,39 @@ def overview(ctx: Context) -> Overview:
     return Overview(now, rows, scheduling.mode, scheduling.age)
 
 
+def prune(ctx: Context, idle: float, dry_run: bool = False) -> list[str]:
+    """Forget known queue names that are empty and unused: no task waiting,
+    delayed, running, dead or periodic, no settings (limit, priority, weight,
+    pause), and registered more than ``idle`` seconds ago. Returns their names.
+
+    For a flood of names (a producer making up queue names): each costs every
+    worker serving all queues and every dashboard poll. A producer process
+    that still uses a pruned name registers it again when it next starts;
+    until then workers serving every queue do not see new tasks in it, so
+    choose ``idle`` well beyond the life of a quiet queue.
+    """
+    if not idle >= 0:
+        raise ValueError(f"idle must be a number of seconds >= 0, got {idle!r}")
+    view = overview(ctx)
+    weights = _weighted(ctx)
+    candidates = [q for q in view.queues
+                  if q.seen is not None and view.now - q.seen > idle and not q.size
+                  and not q.running and not q.dead and q.limit is None and q.priority is None
+                  and not q.paused and q.name not in weights]
+    periodic = reads.periodic_counts(ctx.store, [q.name for q in candidates])
+    names = [q.name for q, n in zip(candidates, periodic) if not n]
+    if dry_run:
+        return names
+    return reads.prune_queues(ctx.store, names)
+
+
+def _weighted(ctx: Context) -> set[str]:
+    """Queues with a weight of their own (a setting: never pruned)."""
+    index = reads.queue_index(ctx.store)
+    return {q.decode("utf-8", "replace") if isinstance(q, bytes) else str(q)
+            for q in index.weights}
+
+
 def queue_sizes(ctx: Context) -> list[tuple[str, int, float]]:
     """Rows of (queue, tasks waiting or delayed, unix time last seen) of the
     known queues, in the order of the known-queues index."""
@@ -113,3 +146,13 @@ def queue_info(ctx: Context, queue: str | bytes) -> dict[str, Any]:
     (q,) = counts(ctx, [queue])
     return {"queue": q.name, "waiting": q.waiting, "delayed": q.delayed, "running": q.running,
             "dead": q.dead, "stats": q.stats, "limit": q.limit}
+
+
+def data_queues(ctx: Context) -> list[dict[str, Any]]:
+    """Every data queue (``rpqueue.Data``) with its counts: ``items`` stored,
+    ``available`` to read now, ``delayed``, ``leased`` (read, not yet done)
+    and ``dead``. Read-only: expired leases still count as leased until the
+    next read of the queue returns them."""
+    return [{"name": name, "items": items, "available": max(0, items - delayed - leased),
+             "delayed": delayed, "leased": leased, "dead": dead}
+            for name, items, delayed, leased, dead in reads.data_counts(ctx.store)]

@@ -8,7 +8,6 @@ the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import secrets
@@ -28,17 +27,27 @@ from starlette.staticfiles import StaticFiles
 
 from .. import VERSION
 from ..storage.reads import StorageError
+from ..views.history import MAX_MINUTES as MAX_HISTORY_MINUTES
 from . import model
-from .security import AUTH_COOKIE, LOOPBACK_HOSTS, SESSION_COOKIE, Guard, Security
+from .security import (
+    AUTH_COOKIE,
+    LOOPBACK_HOSTS,
+    MAX_BODY,
+    SESSION_COOKIE,
+    Guard,
+    Security,
+    client_of,
+)
+from .sessions import Throttle
 
 if TYPE_CHECKING:
     from ..app import RPQueue
 
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_BODY = 1024 * 1024
 MAX_PER_PAGE = 500
 MAX_DEAD_LIMIT = 1000
 MAX_TARGETS = 1000
+MAX_FILTER = 200
 T = TypeVar("T")
 
 
@@ -138,7 +147,7 @@ def safe_url(url: str) -> str:
 
 def create_app(rpq: RPQueue, token: str | None = None, *,
                allowed_hosts: Collection[str] | None = LOOPBACK_HOSTS,
-               poll_interval: float = 2.0) -> Starlette:
+               poll_interval: float = 2.0, throttle: Throttle | None = None) -> Starlette:
     """The dashboard for ``rpq``'s Redis and key prefix.
 
     ``token``: when set, every request must present it (see security.py).
@@ -146,10 +155,12 @@ def create_app(rpq: RPQueue, token: str | None = None, *,
     default, ``None`` or ``["*"]`` for any (behind a proxy that checks it).
     ``poll_interval``: seconds between the page's refreshes, and so the
     spacing of the rate samples.
+    ``throttle``: the budget of wrong tokens (``rpqueue.web.sessions.Throttle``;
+    by default 10 per client then one a second, 100 overall then 10 a second).
     """
     if poll_interval <= 0:
         raise ValueError("poll_interval must be positive")
-    security = Security(token, allowed_hosts)
+    security = Security(token, allowed_hosts, throttle)
     # Half the poll interval: every poll of one tab lands a sample even
     # when timers drift, while extra tabs add none.
     sampler = model.RateSampler(keep=60, min_interval=poll_interval / 2)
@@ -170,17 +181,20 @@ def create_app(rpq: RPQueue, token: str | None = None, *,
     async def login(request: Request) -> Response:
         if security.token is None:
             return RedirectResponse("/", status_code=303)
+        # The guard has already refused a body over MAX_LOGIN_BODY unread.
         body = await request.body()
-        fields = parse_qs(body[:4096].decode("utf-8", "replace"))
+        fields = parse_qs(body.decode("utf-8", "replace"))
         given = (fields.get("token") or [""])[0]
-        if not security.token_matches(given):
-            # Each wrong guess costs time, with no lockout state to keep.
-            await asyncio.sleep(0.25)
-            # The only thing inserted is this constant text, never input.
-            page = login_html.replace("<!--ERROR-->", '<p class="error">Wrong token.</p>')
-            return HTMLResponse(page, status_code=401)
+        outcome = security.attempt(client_of(request.scope), given)
+        if outcome != "ok":
+            # The only thing inserted is constant text, never input.
+            said = ("Too many wrong tokens: wait a moment." if outcome == "throttled"
+                    else "Wrong token.")
+            page = login_html.replace("<!--ERROR-->", f'<p class="error">{said}</p>')
+            return HTMLResponse(page, status_code=429 if outcome == "throttled" else 401)
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(AUTH_COOKIE, security.login_cookie(), httponly=True, samesite="strict",
+        response.set_cookie(AUTH_COOKIE, security.sessions.start(), httponly=True,
+                            samesite="strict", max_age=int(security.sessions.ttl),
                             secure=request.url.scheme == "https", path="/")
         return response
 
@@ -203,12 +217,21 @@ def create_app(rpq: RPQueue, token: str | None = None, *,
         return response
 
     async def logout(request: Request) -> Response:
+        security.sessions.end(request.cookies.get(AUTH_COOKIE))
         response = JSONResponse({"ok": True})
         response.delete_cookie(AUTH_COOKIE, path="/")
         return response
 
     async def queues(request: Request) -> Response:
         return JSONResponse(await call(model.queue_overview, sampler))
+
+    async def queue_history(request: Request) -> Response:
+        queue = _queue_param(request, required=True)
+        minutes = _int_param(request, "minutes", 60, 1, MAX_HISTORY_MINUTES)
+        return JSONResponse(await call(model.queue_history, queue, minutes))
+
+    async def data_queues(request: Request) -> Response:
+        return JSONResponse(await call(model.data_queues))
 
     async def items(request: Request) -> Response:
         queue = _queue_param(request, required=True)
@@ -218,8 +241,78 @@ def create_app(rpq: RPQueue, token: str | None = None, *,
 
     async def dead(request: Request) -> Response:
         queue = _queue_param(request, required=False)
-        limit = _int_param(request, "limit", 100, 1, MAX_DEAD_LIMIT)
-        return JSONResponse(await call(model.dead_letters, queue, limit))
+        params = request.query_params
+        filters = {k: params[k] for k in ("name", "error", "id") if params.get(k)}
+        if "limit" in params or not (filters or "page" in params or "per_page" in params):
+            # The first API: the oldest ``limit``, unfiltered.
+            limit = _int_param(request, "limit", 100, 1, MAX_DEAD_LIMIT)
+            return JSONResponse(await call(model.dead_letters, queue, limit))
+        for key, value in filters.items():
+            if len(value) > MAX_FILTER:
+                raise ApiError(400, f"{key} must be at most {MAX_FILTER} characters")
+        page = _int_param(request, "page", 0, 0, 10**9)
+        per_page = _int_param(request, "per_page", 50, 1, MAX_PER_PAGE)
+        return JSONResponse(await call(model.dead_search, queue, filters, page, per_page))
+
+    async def search(request: Request) -> Response:
+        text = request.query_params.get("q", "").strip()
+        if not text:
+            raise ApiError(400, "the q parameter is required")
+        if len(text) > MAX_FILTER:
+            raise ApiError(400, f"q must be at most {MAX_FILTER} characters")
+        return JSONResponse(await call(model.search, text))
+
+    def _id_param(request: Request) -> str:
+        taskid = request.query_params.get("id")
+        if not taskid:
+            raise ApiError(400, "the id parameter is required")
+        return taskid
+
+    async def task(request: Request) -> Response:
+        queue = _queue_param(request, required=True)
+        found = await call(model.task_item, queue, _id_param(request))
+        if found is None:
+            raise ApiError(404, "no such queued task")
+        return JSONResponse(found)
+
+    async def task_detail(request: Request) -> Response:
+        queue = _queue_param(request, required=True)
+        taskid = request.path_params["taskid"]
+        found = await call(model.task_detail, queue, taskid)
+        if found is None:
+            raise ApiError(404, f"nothing is known about task {taskid!r} in queue {queue!r}")
+        return JSONResponse(found)
+
+    def _body_str(body: dict[str, Any], name: str) -> str:
+        value = body.get(name)
+        if not isinstance(value, str) or not value:
+            raise ApiError(400, f"{name} must be a non-empty string")
+        return value
+
+    async def task_delete(request: Request) -> Response:
+        body = await _json_body(request)
+        return JSONResponse(await call(model.delete_task, _body_str(body, "queue"),
+                                       _body_str(body, "id")))
+
+    async def task_run_now(request: Request) -> Response:
+        body = await _json_body(request)
+        return JSONResponse(await call(model.run_now, _body_str(body, "queue"),
+                                       _body_str(body, "id")))
+
+    async def queue_pause(request: Request) -> Response:
+        queue = _body_str(await _json_body(request), "queue")
+        return JSONResponse(await call(model.pause_queue, queue, True))
+
+    async def queue_resume(request: Request) -> Response:
+        queue = _body_str(await _json_body(request), "queue")
+        return JSONResponse(await call(model.pause_queue, queue, False))
+
+    async def dead_item(request: Request) -> Response:
+        queue = _queue_param(request, required=True)
+        found = await call(model.dead_item, queue, _id_param(request))
+        if found is None:
+            raise ApiError(404, "no such dead letter")
+        return JSONResponse(found)
 
     async def dead_requeue(request: Request) -> Response:
         pairs, queue = _targets(await _json_body(request))
@@ -250,7 +343,17 @@ def create_app(rpq: RPQueue, token: str | None = None, *,
         Route("/api/logout", logout, methods=["POST"]),
         Route("/api/queues", queues),
         Route("/api/items", items),
+        Route("/api/data", data_queues),
+        Route("/api/history", queue_history),
         Route("/api/dead", dead),
+        Route("/api/search", search),
+        Route("/api/task", task),
+        Route("/api/task/delete", task_delete, methods=["POST"]),
+        Route("/api/task/run_now", task_run_now, methods=["POST"]),
+        Route("/api/task/{taskid:path}", task_detail, methods=["GET"]),
+        Route("/api/queue/pause", queue_pause, methods=["POST"]),
+        Route("/api/queue/resume", queue_resume, methods=["POST"]),
+        Route("/api/dead/item", dead_item),
         Route("/api/dead/requeue", dead_requeue, methods=["POST"]),
         Route("/api/dead/delete", dead_delete, methods=["POST"]),
         Route("/api/schedule", schedule),

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import TaskAborted, TimeLimitExceeded
 from ..storage.message import Message
 from .outcomes import Outcome, TaskRun, write_outcomes
-from .state import TASK_EXITS, Reservation, Running, _current, log
+from .state import TASK_EXITS, Reservation, Running, _current, call_kwargs, log
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -213,7 +213,8 @@ class AsyncLane:
         if app.hooks:
             ctx.run(app.emit, "before_task", running)
         try:
-            coro = _contained(task.function(*run.message.args, **run.message.kwargs))
+            coro = _contained(task.function(*run.message.args,
+                                            **call_kwargs(task.function, run.message.kwargs)))
             if sys.version_info >= (3, 11):
                 inner = self.loop.create_task(coro, context=ctx)
             else:

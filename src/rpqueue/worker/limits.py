@@ -20,11 +20,11 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ..errors import SoftTimeLimitExceeded, TaskAborted, TimeLimitExceeded
+from ..errors import SoftTimeLimitExceeded, TaskAborted, TaskError, TimeLimitExceeded
 from ..storage.wire import FailMode, FailOutcome
 from ..storage.worker_io import WorkerIO
 from .runner import Runner
-from .state import Running, _safe
+from .state import Running, _safe, worker_id
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -102,8 +102,12 @@ class Monitor:
         error = f"did not stop {GRACE}s after its time limit of {r.task.timeout}s"
         self.app.emit("after_task", r, None, TimeLimitExceeded(error))
         store = self.app.store
+        # The state record's error (docs/TASK_STATE.md): no traceback, the task never returned.
+        attempt = r.task.attempts - int(r.token) if r.task.vis_timeout > 0 else 1
+        record = TaskError("rpqueue.errors.TimeLimitExceeded", error, "", max(1, attempt),
+                           worker_id(), time.time()).to_json()
         code = store.run(store.calls.fail(r.queue, r.taskid, r.token, error, FailMode.RETRY,
-                                          "time limit exceeded"))
+                                          "time limit exceeded", record=record))
         if code == FailOutcome.DEAD:
             self.app.emit("on_dead", r.task, r.taskid, "time limit exceeded", error)
         if os.environ.get(SUPERVISED_ENV):

@@ -15,10 +15,12 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ..storage.calls import Taken, TakeReply
-from ..storage.worker_io import RETRYABLE_ERRORS, WorkerIO
+from ..storage.calls import Taken
+from ..storage.worker_io import RETRYABLE_ERRORS, ResponseError, WorkerIO
+from .quarantine import MAX_SKIP, Quarantine, queue_fault
 from .runner import Finished, Runner
 from .scheduling import QueuePolicy, parse_settings
+from .state import _safe
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -62,16 +64,23 @@ class QueueList:
         self._paused: frozenset[str] = frozenset()
         self._paused_loaded = -PAUSED_REFRESH
         self._version: object = None
+        self._cluster = app.store.cluster
+        self._settings_loaded = -QUEUE_REFRESH
+        self._settings_version: object = None
         self.policy = QueuePolicy(app)
+        # Queues and keys Redis refuses commands on, set aside for a while.
+        self.quarantine = Quarantine()
 
     def refresh(self) -> None:
+        self._settings_loaded = -QUEUE_REFRESH
         self._loaded = -QUEUE_REFRESH
         self._paused_loaded = -PAUSED_REFRESH
         self._version = None
 
     def get(self, fresh: bool = False) -> list[str]:
-        """The queues in order. ``fresh``: check for changes now (after a long
-        task the cost is nothing next to the task, and the order may have moved)."""
+        """The queues in order, without paused and broken ones. ``fresh``: check
+        for changes now (after a long task the cost is nothing next to the
+        task, and the order may have moved)."""
         now = time.monotonic()
         if fresh:
             self._paused_loaded = -PAUSED_REFRESH
@@ -79,25 +88,52 @@ class QueueList:
             queues = self.fixed
         else:
             if now - self._loaded >= QUEUE_REFRESH:
-                self._queues = self.app.ordered_queues()
-                self._loaded = now
+                self._load_queues(now)
             queues = self._queues
         if now - self._paused_loaded >= PAUSED_REFRESH:
             try:
-                state = self.io.queue_state()
-                self._paused = state.paused
-                self.policy.configure(parse_settings(state.scheduling, state.weights))
+                # On a cluster each of these keys is its own command: the
+                # scheduling settings are read again only when the queues
+                # version moved (setting them bumps it) or every
+                # QUEUE_REFRESH seconds, which keeps an idle worker quiet.
+                full = (not self._cluster or now - self._settings_loaded >= QUEUE_REFRESH)
+                state = self.io.queue_state(settings=full)
+                if not full and state.version != self._settings_version:
+                    full = True
+                    state = self.io.queue_state(settings=True)
+                k = self.app.store.keys
+                for key, error in state.errors.items():
+                    self.quarantine.add("state", key, error)
+                read = (k.paused, k.queues_version) + ((k.scheduling, k.weights) if full else ())
+                self.quarantine.clear_all("state", [key for key in read
+                                                    if key not in state.errors])
+                if k.paused not in state.errors:
+                    self._paused = state.paused
+                if state.scheduling is not None and state.weights is not None:
+                    self.policy.configure(parse_settings(state.scheduling, state.weights))
+                    self._settings_loaded = now
+                    self._settings_version = state.version
                 if self.fixed is None and state.version != self._version:
                     self._version = state.version
-                    self._queues = self.app.ordered_queues()
-                    self._loaded = now
+                    self._load_queues(now)
                     queues = self._queues
             except RETRYABLE_ERRORS:
                 pass  # keep the last known set; taking fails on its own if Redis is gone
             self._paused_loaded = now
         if self._paused:
-            return [q for q in queues if q not in self._paused]
-        return queues
+            queues = [q for q in queues if q not in self._paused]
+        return self.quarantine.usable("take", queues)
+
+    def _load_queues(self, now: float) -> None:
+        key = self.app.store.keys.queues
+        try:
+            self._queues = self.app.ordered_queues()
+            self.quarantine.clear("state", key)
+        except ResponseError as exc:
+            # The index itself is broken (a key of the wrong type): serve the
+            # queues known so far rather than none.
+            self.quarantine.add("state", key, exc)
+        self._loaded = now
 
     def order(self, fresh: bool = False) -> list[str]:
         """The queues in the order to try them for one take; report what the
@@ -134,33 +170,49 @@ class Waker:
         self._waiters: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
-    def sleep(self, queues: list[str], timeout: float) -> TakeReply | None:
-        """Wait for work; on one server, also take from the top queue on waking.
+    def sleep(self, queues: list[str], timeout: float) -> None:
+        """Wait until a wake list of ``queues`` gets a token, or ``timeout``.
 
-        The take is sent in the same pipeline as the BLPOP, so Redis runs it
-        the moment the wake token arrives: a task enqueued to an idle worker
-        costs one round trip less to start.
+        Only waits: the take follows as a separate call (see WorkerIO.wait_any
+        for why nothing is pipelined behind the blocking pop).
         """
         timeout = min(timeout, self.max_block)
         if self.cluster:
             self._start_waiters(queues)
             if self.event.wait(timeout):
                 self.event.clear()
-            return None
+            return
         keys = self.app.store.keys
-        wake_keys = [keys.queue(q).wake for q in queues]
-        if self.queues.fixed is None:
-            wake_keys.append(keys.queues_wake)
+        quarantine = self.queues.quarantine
+        waited = quarantine.usable("wake", queues)
+        named = {keys.queue(q).wake: q for q in waited}
+        if self.queues.fixed is None and not quarantine.skipped("wake", ""):
+            named[keys.queues_wake] = ""
+        wake_keys = list(named)
         if not wake_keys:
             # Every named queue is paused: nothing to block on, just wait.
             self.stop.wait(timeout)
-            return None
-        store = self.app.store
-        take = store.calls.take(queues[0], store.running_lease) if queues else None
-        woke, reply = self.io.wait_and_take(wake_keys, timeout, take)
+            return
+        woke, refused = self.io.wait_any(wake_keys, timeout)
+        if refused is not None:
+            self._refused(named, refused, timeout)
+        else:
+            quarantine.clear_all("wake", list(named.values()))
+            quarantine.clear("blpop", "")
         if woke == keys.queues_wake:
             self.queues.refresh()
-        return reply
+
+    def _refused(self, named: dict[str, str], refused: Exception, timeout: float) -> None:
+        """Redis refused the BLPOP (a wake list of the wrong type): set the bad
+        lists aside and wait out this sleep, rather than spin on a BLPOP that
+        fails at once."""
+        quarantine = self.queues.quarantine
+        bad = self.io.wrong_type(list(named))
+        for key in bad:
+            quarantine.add("wake", named[key], refused)
+        if not bad:
+            quarantine.add("blpop", "", refused)
+        self.stop.wait(timeout)
 
     def _start_waiters(self, queues: list[str]) -> None:
         keys = self.app.store.keys
@@ -189,6 +241,11 @@ class Waker:
             except RETRYABLE_ERRORS:
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except ResponseError as exc:  # after RETRYABLE_ERRORS: CLUSTERDOWN is one too
+                # A wake list of the wrong type: reported, and waited on again
+                # only after a pause (the worker threads poll meanwhile).
+                self.queues.quarantine.add("wake", name, exc)
+                self.stop.wait(MAX_SKIP)
 
 
 class Worker:
@@ -220,8 +277,7 @@ class Worker:
             try:
                 if self.stop.is_set():
                     if self.pending is not None:
-                        self.runner.finish(self.pending)
-                        self.pending = None
+                        self._finish(self.pending)
                     return
                 self.step()
                 backoff = 0.1
@@ -255,10 +311,20 @@ class Worker:
                 # The queue to try first (in weighted or aging mode, the one
                 # the mode picks): writing the outcome and taking the next
                 # task in one script skips no priority.
-                ok, reply = store.run(store.calls.finish_take(
-                    queues[0], finished.taken, finished.result, finished.task.save_results,
-                    store.running_lease), self.direct)
+                try:
+                    ok, reply = store.run(store.calls.finish_take(
+                        queues[0], finished.taken, finished.result,
+                        finished.task.task_options.save_results, store.running_lease),
+                        self.direct)
+                except ResponseError as exc:
+                    if not queue_fault(exc):
+                        raise
+                    # The queue is broken: the next step writes the outcome on
+                    # its own (done touches fewer keys) and skips the queue.
+                    self.queues.quarantine.add("take", queues[0], exc)
+                    return
                 self.pending = None
+                self.queues.quarantine.clear("take", queues[0])
                 self.runner.report(finished, ok)
                 if reply.taken is not None:
                     self.queues.record(queues, 0)
@@ -266,10 +332,17 @@ class Worker:
                     return
                 now_ms, next_ms, start = reply.now_ms, reply.next_ms, 1
             else:
-                self.runner.finish(finished)
-                self.pending = None
+                self._finish(finished)
         for i in range(start, len(queues)):
-            reply = store.run(store.calls.take(queues[i], store.running_lease), self.direct)
+            try:
+                reply = store.run(store.calls.take(queues[i], store.running_lease), self.direct)
+            except ResponseError as exc:
+                if not queue_fault(exc):
+                    raise
+                # One broken queue must not stop the others.
+                self.queues.quarantine.add("take", queues[i], exc)
+                continue
+            self.queues.quarantine.clear("take", queues[i])
             if reply.taken is not None:
                 self.queues.record(queues, i)
                 self._run(reply.taken)
@@ -284,17 +357,25 @@ class Worker:
             queues = self.queues.order()
         self.sleep(queues, next_ms, now_ms)
 
+    def _finish(self, finished: Finished) -> None:
+        """Write an outcome on its own; one its queue's keys refuse is given up
+        (logged): its lease runs out as if the worker had died, rather than
+        the thread retrying it forever and serving nothing else."""
+        try:
+            self.runner.finish(finished)
+        except ResponseError as exc:
+            if not queue_fault(exc):
+                raise
+            self.queues.quarantine.add("take", finished.taken.queue, exc)
+            log.error("the outcome of task %s in queue %s could not be written; it is "
+                      "left to its lease: %s", _safe(finished.taken.id),
+                      _safe(finished.taken.queue), exc)
+        self.pending = None
+
     def sleep(self, queues: list[str], next_ms: int, now_ms: int) -> None:
         timeout = MAX_IDLE
         if next_ms >= 0:
             timeout = min(timeout, max(0.0, (next_ms - now_ms) / 1000))
         if timeout < 0.001:
             return
-        woke = self.waker.sleep(queues, timeout)
-        if woke is not None and woke.taken is not None:
-            if self.stop.is_set():
-                # Taken on waking, but the worker is stopping: give it back.
-                self.app.store.run(self.app.store.calls.release(woke.taken))
-                return
-            self.queues.record(queues, 0)
-            self._run(woke.taken)
+        self.waker.sleep(queues, timeout)

@@ -65,15 +65,7 @@ def write_outcomes(batch: list[Outcome]) -> None:
                 continue
             runner.log_failure(taken, task, outcome.error)
             plan = plan_failure(task, run.message, taken, outcome.error)
-            if plan.fresh_call is not None:
-                # The 0/1 retry: a new call, then this one is done.
-                runner.requeue_fresh(task, run.message, plan.fresh_call)
-                calls.append((outcome, calls_of.done(
-                    taken.queue, taken.key, taken.token, "null", 0), plan))
-                continue
-            calls.append((outcome, calls_of.fail(
-                taken.queue, taken.key, taken.token, plan.error, plan.mode, plan.reason,
-                plan.delay), plan))
+            calls.append((outcome, runner.fail_call(taken, plan), plan))
         except Exception:
             log.exception("reporting async task %s failed", taken.id)
     if not calls:
@@ -106,5 +98,5 @@ def write_outcomes(batch: list[Outcome]) -> None:
             log.error("reporting async task %s failed: %s", run.taken.id, reply)
         elif isinstance(what, Finished):
             run.runner.report(what, bool(reply))
-        elif what.fresh_call is None:
+        else:
             run.runner.after_fail(run.taken, run.task, what, int(reply))

@@ -30,8 +30,10 @@ from ..storage.worker_io import RETRYABLE_ERRORS, ResponseError, WorkerIO
 from .aio import AsyncLane
 from .limits import SUPERVISED_ENV, start_monitor
 from .loop import MAX_IDLE, QueueList, Waker, Worker, nap
+from .recycle import RECYCLE_EXIT, Recycler, check_limits
 from .runner import Runner
 from .state import Lane
+from .unknown import UnknownTasks
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -108,7 +110,7 @@ def _upkeep(app: Context, runner: Runner, queues: QueueList, stop: threading.Eve
     last_seen = 0.0
     while True:
         try:
-            info.beat(runner, queues.get())
+            info.beat(runner, queues.get(), queues.quarantine.report())
         except RETRYABLE_ERRORS:
             pass
         except Exception:
@@ -135,10 +137,18 @@ def run_threads(
     stop: threading.Event | None = None,
     success_level: int = logging.DEBUG,
     async_concurrency: int = 100,
+    max_tasks: int = 0,
+    max_memory_mib: float = 0,
 ) -> int:
-    """Run worker threads in this process until stopped; returns an exit code."""
+    """Run worker threads in this process until stopped; returns an exit code.
+
+    With ``max_tasks`` or ``max_memory_mib`` (0: off) the process stops
+    taking tasks once it ran that many or grew past that size, lets every
+    running task finish however long it takes, and returns RECYCLE_EXIT.
+    """
     stop = stop or threading.Event()
     _on_stop(stop)
+    recycler = Recycler(stop, max_tasks, max_memory_mib)
     if not _wait_for_redis(app, stop):
         return 0
     queue_list = QueueList(app, queues)
@@ -148,6 +158,7 @@ def run_threads(
         return AsyncLane(concurrency, queue_list.policy, queue_list.get)
 
     runner = Runner(app, success_level, async_concurrency, make_lane)
+    runner.unknown = UnknownTasks(app, queue_list.quarantine).give_back
     waker = Waker(app, queue_list, stop)
 
     def worker_thread(i: int) -> threading.Thread:
@@ -158,6 +169,9 @@ def run_threads(
     info = WorkerInfo(app, threads)
     keeper = threading.Thread(target=_upkeep, args=(app, runner, queue_list, stop, info),
                               name="rpqueue-upkeep", daemon=True)
+    if recycler.active:
+        # Before any thread starts: every task must count.
+        app.hooks.add(recycler)
     for t in [*workers, keeper]:
         t.start()
     start_scheduler(app, stop)
@@ -174,36 +188,45 @@ def run_threads(
                 workers[i].start()
     # Idle threads may sit in a blocking pop for up to a second; only the
     # tasks actually running are worth waiting for.
-    deadline = time.monotonic() + wait
+    # Retiring is not a shutdown: tasks that are running finish, whatever
+    # ``wait`` says, or they would be lost with the process.
+    deadline = float("inf") if recycler.triggered else time.monotonic() + wait
     while runner.in_flight and time.monotonic() < deadline:
         nap(0.01)
     busy = runner.in_flight
     if not busy:
         # Each thread writes the outcome of its last task as it leaves; an
         # idle one needs at most one blocking pop (MAX_IDLE) to notice.
+        # A retiring process waits for them all (no deadline): a last
+        # outcome left unwritten would have its task run again.
         for t in workers:
-            t.join(max(0.0, deadline - time.monotonic()) + MAX_IDLE + 0.5)
+            t.join(None if recycler.triggered
+                   else max(0.0, deadline - time.monotonic()) + MAX_IDLE + 0.5)
     with contextlib.suppress(*RETRYABLE_ERRORS):
         info.leave()
     if busy:
         log.warning("stopping with %d task(s) still running after %.1fs", busy, wait)
     runner.stop()
+    app.hooks.remove(recycler)
     log.info("worker pid %d stopped (%d done, %d failed)", os.getpid(),
              runner.counts["done"], runner.counts["failed"])
-    return 0
+    return RECYCLE_EXIT if recycler.triggered else 0
 
 
 def _child(app: Context, queues: list[str] | None, threads: int, wait: float,
-           success_level: int, async_concurrency: int) -> None:
+           success_level: int, async_concurrency: int, max_tasks: int = 0,
+           max_memory_mib: float = 0) -> None:
     os.environ[SUPERVISED_ENV] = "1"
     os._exit(run_threads(app, queues, threads, wait, success_level=success_level,
-                         async_concurrency=async_concurrency))
+                         async_concurrency=async_concurrency, max_tasks=max_tasks,
+                         max_memory_mib=max_memory_mib))
 
 
 def supervise(
     app: Context, queues: list[str] | None, processes: int, threads: int, wait: float,
     success_level: int = logging.DEBUG, async_concurrency: int = 100,
-    on_exit: Callable[[int], None] | None = None,
+    on_exit: Callable[[int], None] | None = None, max_tasks: int = 0,
+    max_memory_mib: float = 0,
 ) -> int:
     """Run ``processes`` worker processes, restarting any that die, until stopped.
 
@@ -215,7 +238,8 @@ def supervise(
 
     def spawn() -> multiprocessing.process.BaseProcess:
         p = ctx.Process(target=_child,
-                        args=(app, queues, threads, wait, success_level, async_concurrency),
+                        args=(app, queues, threads, wait, success_level, async_concurrency,
+                              max_tasks, max_memory_mib),
                         name="rpqueue-worker")
         p.start()
         return p
@@ -224,8 +248,11 @@ def supervise(
     while not stop.wait(0.2):
         for i, p in enumerate(children):
             if not p.is_alive():
-                log.warning("worker process %s exited with %s; starting another",
-                            p.pid, p.exitcode)
+                if p.exitcode == RECYCLE_EXIT:
+                    log.info("worker process %s retired (recycled); starting another", p.pid)
+                else:
+                    log.warning("worker process %s exited with %s; starting another",
+                                p.pid, p.exitcode)
                 if on_exit is not None and p.pid is not None:
                     on_exit(p.pid)
                 children[i] = spawn()
@@ -252,15 +279,27 @@ def execute_tasks(
     async_concurrency: int = 100,
     metrics_port: int | None = None,
     metrics_addr: str = "0.0.0.0",
+    max_tasks_per_child: int = 0,
+    max_memory_per_child: float = 0,
 ) -> int:
+    """Run worker processes x threads until stopped; see ``python -m rpqueue.run --help``.
+
+    ``max_tasks_per_child`` (tasks) and ``max_memory_per_child`` (MiB of
+    resident memory; 0: off) recycle worker processes: a process that ran
+    that many tasks (with several threads, up to threads-1 more, those
+    already running) or grew past that size stops taking tasks, finishes
+    the running ones and exits, and the supervisor starts a fresh one.
+    """
     if module:
         importlib.import_module(module)
     if threads_per_process < 1 or processes < 1:
         raise ValueError("threads_per_process and processes must be >= 1")
+    check_limits(max_tasks_per_child, max_memory_per_child)
     # A hard time limit may need to replace a process whose task will not
-    # stop: only a supervisor can do that.
+    # stop, and a recycled process needs one to start its successor: only a
+    # supervisor can do that.
     hard_limits = any(getattr(t, "timeout", 0) for t in app.registry.values())
-    supervised = processes > 1 or hard_limits
+    supervised = processes > 1 or hard_limits or bool(max_tasks_per_child or max_memory_per_child)
     metrics = None
     if metrics_port is not None:
         from ..metrics import start_metrics
@@ -273,7 +312,8 @@ def execute_tasks(
                                success_level=success_level, async_concurrency=async_concurrency)
         return supervise(app, queues, processes, threads_per_process, wait_per_thread,
                          success_level, async_concurrency,
-                         on_exit=metrics.process_exited if metrics is not None else None)
+                         on_exit=metrics.process_exited if metrics is not None else None,
+                         max_tasks=max_tasks_per_child, max_memory_mib=max_memory_per_child)
     finally:
         if metrics is not None:
             metrics.close()

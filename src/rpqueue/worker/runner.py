@@ -12,10 +12,12 @@ import itertools
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..storage.calls import Taken
+from ..errors import TaskError
+from ..storage.calls import Call, Taken
 from ..storage.message import MalformedMessage, Message, decode, encode_result
 from ..storage.wire import FailMode, FailOutcome
 from ..storage.worker_io import WorkerIO
@@ -27,9 +29,12 @@ from .state import (
     Running,
     _current,
     _safe,
+    call_kwargs,
     current_task,
+    error_text,
     log,
     plan_failure,
+    worker_id,
 )
 
 if TYPE_CHECKING:
@@ -62,12 +67,19 @@ class Runner:
         self._lock = threading.Lock()
         self._keys = itertools.count()
         self._lane: Lane | None = None
+        # (taken, task name) -> True if a task this process does not define was
+        # given back for another worker (worker/unknown.py); set by the
+        # process. None, or False returned: dead-letter it.
+        self.unknown: Callable[[Taken, str], bool] | None = None
         self._is_async: dict[Task, bool] = {}
 
     def _fail(self, taken: Taken, error: str, force: bool, reason: str) -> int:
         mode = FailMode.DEAD if force else FailMode.RETRY
+        # No exception here: the record names the reason the message could not run.
+        record = TaskError(reason.title().replace(" ", ""), error, "", 1, worker_id(),
+                           time.time()).to_json()
         return self.app.store.run(self.app.store.calls.fail(taken.queue, taken.key, taken.token,
-                                                            error, mode, reason))
+                                                            error, mode, reason, record=record))
 
     def count(self, what: str, delta: int = 1) -> None:
         with self._lock:
@@ -130,16 +142,22 @@ class Runner:
             self._fail(taken, str(exc), True, "malformed message")
             return None
         task = self.app.registry.get(message.name)
+        if task is None and self.unknown is not None and self.unknown(taken, message.name):
+            return None  # left for a live worker that defines it (worker/unknown.py)
         if task is None:
             log.error("dead-lettering task %s in queue %s: unknown task %s",
                       _safe(taken.id), _safe(taken.queue), _safe(message.name))
             self._fail(taken, f"no task named {message.name!r} in this worker",
                        True, "unknown task")
             return None
-        if task.vis_timeout > 0 and task.attempts > 1:
+        # task_options read directly: the task.<option> descriptors cost a
+        # Python call each, per task.
+        options = task.task_options
+        if options.vis_timeout > 0 and options.attempts > 1:
             # The live count: every delivery used one, whatever the message says.
             message.kwargs["_attempts"] = int(taken.token) + 1
-        return task, message, Running(self.app, taken.queue, taken.id, taken.token, task)
+        return task, message, Running(self.app, taken.queue, taken.id, taken.token, task,
+                                       trace=message.trace)
 
     def track(self, running: Running) -> int:
         key = next(self._keys)
@@ -158,7 +176,7 @@ class Runner:
         key = self.track(running)
         self.app.emit("before_task", running)
         try:
-            value = task.function(*message.args, **message.kwargs)
+            value = task.function(*message.args, **call_kwargs(task.function, message.kwargs))
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
             # sys.exit() in a task ends the task, not the thread that ran it:
             # recorded as a failure like any other, and the thread goes on.
@@ -174,18 +192,14 @@ class Runner:
         self.log_failure(taken, task, exc)
         plan = plan_failure(task, message, taken, exc)
         store = self.app.store
-        if plan.fresh_call is not None:
-            self.requeue_fresh(task, message, plan.fresh_call)
-            store.run(store.calls.done(taken.queue, taken.key, taken.token, "null", 0))
-            return
-        code = store.run(store.calls.fail(taken.queue, taken.key, taken.token, plan.error,
-                                          plan.mode, plan.reason, plan.delay))
+        code = store.run(self.fail_call(taken, plan))
         self.after_fail(taken, task, plan, code)
 
-    def requeue_fresh(self, task: Task, message: Message, delay: float) -> None:
-        """The 0/1 retry path: a new call with one attempt fewer, as Task.retry does."""
-        task.retry(*message.args, delay=delay, **message.kwargs)
-        self.app.emit("on_retry", task, message.id, delay)
+    def fail_call(self, taken: Taken, plan: FailurePlan) -> Call[FailOutcome]:
+        """The fail-11 call that records ``plan``; a retry keeps the task's id."""
+        return self.app.store.calls.fail(
+            taken.queue, taken.key, taken.token, plan.error, plan.mode, plan.reason, plan.delay,
+            record=plan.record, again=plan.again, attempts=plan.attempts, aborted=plan.aborted)
 
     def after_fail(self, taken: Taken, task: Task, plan: FailurePlan, code: int) -> None:
         if code == FailOutcome.RETRIED:
@@ -194,13 +208,36 @@ class Runner:
             self.app.emit("on_dead", task, taken.id, plan.reason, plan.error)
 
     def log_failure(self, taken: Taken, task: Task, exc: BaseException) -> None:
-        log.error("task %s (%s) in queue %s raised", _safe(task.name), _safe(taken.id),
-                  _safe(taken.queue), exc_info=exc)
+        # Not exc_info: the exception's message is the task's text, and a
+        # newline in it would forge log lines. The traceback's frames (code,
+        # not data) are kept as they are; every message is escaped.
+        parts: list[str] = []
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            frames = "".join(traceback.format_tb(current.__traceback__)).rstrip("\n")
+            parts.append(f"Traceback (most recent call last):\n{frames}\n"
+                         f"{_safe(error_text(current), 2000)}")
+            current = current.__cause__ or (None if current.__suppress_context__
+                                            else current.__context__)
+        if not log.isEnabledFor(logging.ERROR):
+            self.count("failed")
+            return
+        # The record carries the escaped traceback as its exception text:
+        # plain log formats print it after the message, JSON logs put it in
+        # "exc", as they would for exc_info.
+        record = log.makeRecord(
+            log.name, logging.ERROR, __file__, 0, "task %s (%s) in queue %s raised",
+            (_safe(task.name), _safe(taken.id), _safe(taken.queue)), None)
+        record.exc_text = "\nwhile handling the exception above, another was raised:\n".join(
+            reversed(parts))
+        log.handle(record)
         self.count("failed")
 
     def finished(self, taken: Taken, task: Task, value: Any, running: Running) -> Finished:
         result = "null"
-        if task.save_results > 0:
+        if task.task_options.save_results > 0:
             try:
                 result = encode_result(task.name, value)
             except TypeError as exc:

@@ -98,3 +98,16 @@ def wait_for_abort(seconds: float = 10.0) -> str:
             return "aborted"
         time.sleep(0.02)
     return "not aborted"
+
+
+@task(save_results=60, use_dead=True)
+def hostile(kind: str) -> Any:
+    """Produces what Redis cannot store as UTF-8, or text that would forge log
+    lines (test_security_strict.py): the worker must still write the outcome."""
+    if kind == "result":
+        return "ok \ud800"
+    if kind == "raise":
+        raise ValueError("lone \udc00 surrogate")
+    if kind == "forge":
+        raise ValueError("first line\nCRITICAL rpqueue.worker forged line")
+    return kind

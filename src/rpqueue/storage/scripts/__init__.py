@@ -178,6 +178,8 @@ class Scripts:
         self.fail = LuaScript("fail-11")
         self.cancel = LuaScript("cancel-8")
         self.status = LuaScript("status-3")
+        self.task_state = LuaScript("task_state-4")
+        self.progress = LuaScript("progress-3")
         self.peek = LuaScript("peek-5")
         self.migrate_legacy = LuaScript("migrate_legacy-12")
         self.extend = LuaScript("extend-2")

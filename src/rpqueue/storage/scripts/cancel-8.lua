@@ -8,6 +8,8 @@
 -- KEYS[7] prio     ZSET  id -> priority band + sequence
 -- KEYS[8] uniq     HASH  unique key -> "<until_ms> <id>"
 -- ARGV[1] id
+-- ARGV[2] opts "<keep_ms> <events_maxlen>" (parse_opts): a cancelled task
+--         leaves a 'cancelled' state record and event
 -- Returns 1 removed before running, 0 unknown or running, -1 it had run and
 -- its saved result was deleted.
 --@include lib/common.lua
@@ -19,7 +21,15 @@ if redis.call('ZSCORE', K.leases, id) then
   return 0
 end
 if redis.call('HEXISTS', K.msg, id) == 1 then
-  forget(K, id, parse_meta(redis.call('HGET', K.meta, id)))
+  local keep, maxlen = parse_opts(ARGV[2])
+  local m = parse_meta(redis.call('HGET', K.meta, id))
+  local base, now = qbase(K.meta), now_ms()
+  local attempt, total = attempt_of(m, false)
+  record_state(base, id, 'cancelled', attempt, total, now, keep, nil)
+  if maxlen > 0 then
+    emit(base, maxlen, 'cancelled', id, name_of(unstamp(redis.call('HGET', K.msg, id))), attempt)
+  end
+  forget(K, id, m)
   if redis.call('ZREM', K.delayed, id) == 0 then
     unlist(K, id)
   end

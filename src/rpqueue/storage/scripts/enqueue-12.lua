@@ -20,6 +20,8 @@
 -- ARGV[6] how long a unique key holds, in ms (0: not unique; the key is in meta)
 -- ARGV[7] 1 when the producer just made the id (it cannot be pending or
 --         running: the look-ups are skipped), 0 for an id given by the caller
+-- ARGV[8] optional opts "<keep_ms> <events_maxlen>" (parse_opts): with
+--         events on, an 'enqueued' event is added
 -- Returns {status, now_ms, detail}: status 1 queued, 2 replaced the pending
 -- task with that id, 0 refused because a task with that id is running,
 -- 3 a duplicate of the live unique task whose id is detail, 4 refused
@@ -32,6 +34,7 @@
 -- It writes what enqueue_one (lib/enqueue.lua) writes for such a task.
 if ARGV[7] == '1' and ARGV[4] == '' and ARGV[6] == '0' and tonumber(ARGV[3]) <= 0
     and (tonumber(ARGV[5]) == 0 or #ARGV[2] <= tonumber(ARGV[5]))
+    and (not ARGV[8] or string.sub(ARGV[8], -2) == ' 0')
     and (tonumber(redis.call('HGET', KEYS[9], 'max_len')) or 0) <= 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -56,5 +59,7 @@ local status, detail = enqueue_checked(K, now, ARGV[1], ARGV[2], tonumber(ARGV[3
   tonumber(ARGV[6]), max, overflow, ARGV[7] == '1')
 if status == 1 or status == 2 then
   redis.call('HINCRBY', K.stats, 'enqueued', 1)
+  local _, maxlen = parse_opts(ARGV[8])
+  emit(qbase(K.meta), maxlen, 'enqueued', ARGV[1], name_of(ARGV[2]), 1)
 end
 return {status, now, detail or false}

@@ -18,7 +18,9 @@
 --         running), 0 when ids were given by the caller
 -- ARGV[5] the meta string shared by every task ('' for plain 0/1 tasks at
 --         priority 0), or '*' when each task brings its own
--- ARGV[6..] id, message pairs; with '*', id, message, meta triples
+-- ARGV[6] opts "<keep_ms> <events_maxlen>" (parse_opts): with events on,
+--         each queued task adds an 'enqueued' event
+-- ARGV[7..] id, message pairs; with '*', id, message, meta triples
 -- Every size is checked before the first write (scripts do not roll back),
 -- and so is room in a bounded queue that refuses: a batch that does not fit
 -- is refused whole.
@@ -34,11 +36,13 @@ local delay, limit, unique_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(A
 local fresh, shared = ARGV[4] == '1', ARGV[5]
 local step = 2
 if shared == '*' then step = 3 end
-for i = 7, #ARGV, step do
+for i = 8, #ARGV, step do
   local too_big = check_size(ARGV[i], limit)
   if too_big then return redis.error_reply('task ' .. ARGV[i - 1] .. ': ' .. too_big) end
 end
-local count = (#ARGV - 5) / step
+local count = (#ARGV - 6) / step
+local _, maxlen = parse_opts(ARGV[6])
+local base = qbase(K.meta)
 local max, overflow = queue_bound(K)
 if max and overflow ~= 'drop_oldest' and queued_count(K) + count > max then
   return redis.error_reply('QUEUEFULL ' .. count .. ' tasks do not fit: ' .. queued_count(K) ..
@@ -58,7 +62,7 @@ if fresh and unique_ms == 0 and delay <= 0 and (not max or overflow ~= 'drop_old
   local msgs, metas, plain = {}, {}, {}
   local shared_m = nil
   if step == 2 and shared ~= '' then shared_m = parse_meta(shared) end
-  for i = 6, #ARGV, step do
+  for i = 7, #ARGV, step do
     local id, meta = ARGV[i], meta_of(i)
     msgs[#msgs + 1] = id
     msgs[#msgs + 1] = stamp(now, ARGV[i + 1])
@@ -74,6 +78,7 @@ if fresh and unique_ms == 0 and delay <= 0 and (not max or overflow ~= 'drop_old
       plain[#plain + 1] = id
     end
     out[#out + 1] = 1
+    if maxlen > 0 then emit(base, maxlen, 'enqueued', id, name_of(ARGV[i + 1]), 1) end
   end
   -- unpack() is bounded by Lua's C stack (8000 values): write in pieces.
   local function bulk(cmd, key, list)
@@ -90,10 +95,13 @@ if fresh and unique_ms == 0 and delay <= 0 and (not max or overflow ~= 'drop_old
 end
 
 local queued = 0
-for i = 6, #ARGV, step do
+for i = 7, #ARGV, step do
   local status, detail = enqueue_checked(K, now, ARGV[i], ARGV[i + 1], delay, meta_of(i),
     unique_ms, max, overflow, fresh)
-  if status == 1 or status == 2 then queued = queued + 1 end
+  if status == 1 or status == 2 then
+    queued = queued + 1
+    emit(base, maxlen, 'enqueued', ARGV[i], name_of(ARGV[i + 1]), 1)
+  end
   if status == 3 then out[#out + 1] = detail else out[#out + 1] = status end
 end
 redis.call('HINCRBY', K.stats, 'enqueued', queued)

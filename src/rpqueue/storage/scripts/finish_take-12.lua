@@ -19,13 +19,20 @@
 -- ARGV[4] its lease token
 -- ARGV[5] its result JSON
 -- ARGV[6] how long to keep the result, in ms (0: do not keep it)
+-- ARGV[7] opts "<keep_ms> <events_maxlen>" (parse_opts)
+-- ARGV[8] largest message take returns, in bytes (0: no limit)
 -- Returns take-11's reply with done-6's reply (1 or 0) appended.
 --@include lib/common.lua
 --@include lib/finish.lua
 --@include lib/take.lua
 
 local K = take_keys()
-local finished = finish(K, KEYS[12], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]))
-local reply = take_next(K, tonumber(ARGV[1]), tonumber(ARGV[2]))
+local keep, maxlen = parse_opts(ARGV[7])
+-- One clock reading for both halves: the task ends when the next is taken.
+local now = now_ms()
+local finished = finish(K, KEYS[12], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), keep, maxlen,
+  now)
+local reply = take_next(K, tonumber(ARGV[1]), tonumber(ARGV[2]), keep, maxlen,
+  tonumber(ARGV[8]) or 0, now)
 reply[6] = finished
 return reply

@@ -17,10 +17,15 @@
 --         worker renews it while the task runs; it only bounds how long a
 --         crashed worker's task is shown as started)
 -- ARGV[2] most delayed tasks / expired leases to handle in this call
+-- ARGV[3] opts "<keep_ms> <events_maxlen>" (parse_opts)
+-- ARGV[4] largest message returned, in bytes (0: no limit): a larger one is
+--         dead-lettered here, with only its head kept ('oversized message')
 -- Returns {id or false, message or false, lease token, now_ms, next_ms}:
 -- next_ms is the earliest due time or lease deadline still pending (-1 if
 -- none), so an idle worker knows how long it may sleep.
 --@include lib/common.lua
 --@include lib/take.lua
 
-return take_next(take_keys(), tonumber(ARGV[1]), tonumber(ARGV[2]))
+local keep, maxlen = parse_opts(ARGV[3])
+return take_next(take_keys(), tonumber(ARGV[1]), tonumber(ARGV[2]), keep, maxlen,
+  tonumber(ARGV[4]) or 0)

@@ -128,18 +128,77 @@ local function holds_lease(K, id, token)
 end
 
 -- Move a task from the live keys into the queue's dead letters. The message
--- travels as a string inside the record, untouched.
-local function bury(K, id, m, now, reason, err, used)
+-- travels as a string inside the record, untouched. `extra` (a table or nil)
+-- replaces fields of the record: an oversized message is kept as a bounded
+-- head only (see take.lua), never whole.
+local function bury(K, id, m, now, reason, err, used, extra)
   local message = unstamp(redis.call('HGET', K.msg, id))
   if message then
     local record = {id = id, message = message, reason = reason, attempts_used = used, time = now / 1000}
     if err and err ~= '' then record.error = err end
     if m and m.prio ~= 0 then record.priority = m.prio end
+    if extra then
+      record.message = nil
+      for k, v in pairs(extra) do record[k] = v end
+    end
     redis.call('HSET', K.deadmsg, id, cjson.encode(record))
     redis.call('ZADD', K.dead, now, id)
     redis.call('HINCRBY', K.stats, 'dead', 1)
   end
   forget(K, id, m)
+end
+
+-- Task state records and events (docs/TASK_STATE.md). Their keys are built
+-- from the queue's own key prefix, so they share its hash tag and Redis
+-- Cluster slot: "<base>state:<id>", "<base>progress:<id>", "<base>events".
+-- `opts` is "<keep_ms> <events_maxlen>": how long a finished task's state
+-- record lives (0: none) and the bound of the event stream (0: no events).
+-- Callers that do not pass it (older producers, other languages) get neither.
+local function parse_opts(raw)
+  local keep, maxlen = string.match(raw or '', '^(%d+) (%d+)$')
+  return tonumber(keep) or 0, tonumber(maxlen) or 0
+end
+
+-- The common prefix of a queue's keys, from any one of them (part names
+-- hold no ':'; a ':' inside the queue's tag is kept by the greedy match).
+local function qbase(key)
+  return string.match(key, '^(.*:)[^:]*$')
+end
+
+-- The attempt a task is on and how many it may have. A task with a
+-- visibility timeout counts down `left` when taken; any other counts down
+-- only when retried (fail-11), so its running attempt is one more.
+local function attempt_of(m, taken)
+  if not m then return 1, 1 end
+  if m.vis > 0 and taken then return m.total - m.left, m.total end
+  return m.total - m.left + 1, m.total
+end
+
+-- The task name inside a message (compact JSON written by message.encode),
+-- for events only; '' when it cannot be found.
+local function name_of(message)
+  if not message then return '' end
+  return string.match(message, '"name":"([^"\\]*)"') or ''
+end
+
+-- "<state> <attempt> <total> <time_ms>" then, for a failure, a newline and
+-- the error record JSON built by the worker.
+local function record_state(base, id, state, attempt, total, now, keep, err)
+  if keep <= 0 then return end
+  local value = state .. ' ' .. attempt .. ' ' .. total .. ' ' .. now
+  if err and err ~= '' then value = value .. '\n' .. err end
+  redis.call('SET', base .. 'state:' .. id, value, 'PX', keep)
+end
+
+-- Append one state change to the queue's bounded event stream.
+local function emit(base, maxlen, event, id, name, attempt, extra)
+  if maxlen <= 0 then return end
+  local cmd = {'XADD', base .. 'events', 'MAXLEN', '~', maxlen, '*', 'event', event,
+               'id', id, 'name', name or '', 'attempt', attempt}
+  if extra then
+    for _, v in ipairs(extra) do cmd[#cmd + 1] = v end
+  end
+  redis.call(unpack(cmd))
 end
 
 -- Leave at most one wake token: it wakes one blocked worker, which passes

@@ -1,8 +1,41 @@
+-- A message longer than the limit is never handed out: it is dead-lettered
+-- with its first bytes only and its size, so neither Redis nor a worker
+-- carries the whole value on (a writer that went around enqueue's check).
+local OVERSIZED_HEAD = 1024
+
+local function bury_oversized(K, base, id, now, max_bytes, keep, maxlen)
+  local m = parse_meta(redis.call('HGET', K.meta, id))
+  local raw = redis.call('HGET', K.msg, id)
+  local message = unstamp(raw)
+  local size = #message
+  local err = 'message of ' .. size .. ' bytes exceeds the limit of ' .. max_bytes .. ' bytes'
+  -- attempts_used 1, as for any message refused when taken (malformed, unknown task).
+  bury(K, id, m, now, 'oversized message', err, 1,
+    {message_head = string.sub(message, 1, OVERSIZED_HEAD), message_size = size,
+     truncated = true})
+  local attempt, total = attempt_of(m, false)
+  record_state(base, id, 'dead', attempt, total, now, keep,
+    cjson.encode({type = 'MessageTooLarge', message = err, traceback = '', attempt = attempt,
+                  worker = '', time = now / 1000}))
+  emit(base, maxlen, 'dead', id, name_of(string.sub(message, 1, OVERSIZED_HEAD)), attempt)
+end
+
+-- A task whose worker vanished (its lease expired): the record a handle
+-- shows for the attempt that was lost.
+local function lost_error(reason, attempt, now)
+  return cjson.encode({type = 'WorkerLost', message = reason, traceback = '',
+                       attempt = attempt, worker = '', time = now / 1000})
+end
+
 -- The body of take-11, shared with finish_take-12. K names the queue's
--- keys as listed in take-11.lua. Returns {id or false, message or false,
+-- keys as listed in take-11.lua; keep and maxlen come from parse_opts;
+-- max_bytes bounds the message returned (0: no bound); now: the caller's
+-- clock reading, if it has one. Returns {id or false, message or false,
 -- token, now_ms, next_ms}.
-local function take_next(K, running_ms, limit)
-  local now = now_ms()
+local function take_next(K, running_ms, limit, keep, maxlen, max_bytes, now)
+  now = now or now_ms()
+  -- Built only when a state record or an event is written (rare here).
+  local base = nil
 
   -- The earliest due time and lease deadline are read first: in the common
   -- case neither has passed and the range scans below are skipped.
@@ -26,18 +59,28 @@ local function take_next(K, running_ms, limit)
   for _, id in ipairs(expired) do
     redis.call('ZREM', K.leases, id)
     local m = parse_meta(redis.call('HGET', K.meta, id))
+    local attempt, total = attempt_of(m, true)
+    base = base or qbase(K.meta)
+    local name = ''
+    if maxlen > 0 then name = name_of(unstamp(redis.call('HGET', K.msg, id))) end
     if m and m.vis > 0 and m.left > 0 then
       push_ready(K, id, m, true)
       redis.call('HINCRBY', K.stats, 'retried', 1)
+      record_state(base, id, 'retrying', attempt, total, now, keep,
+        lost_error('visibility timeout expired (worker lost or too slow)', attempt, now))
+      emit(base, maxlen, 'retrying', id, name, attempt)
     elseif m and m.dead then
       local reason = 'worker lost while running'
       if m.vis > 0 then reason = 'visibility timeout expired on the last attempt' end
-      local used = 1
-      if m.vis > 0 then used = m.total - m.left end
-      bury(K, id, m, now, reason, nil, used)
+      bury(K, id, m, now, reason, nil, attempt)
+      record_state(base, id, 'dead', attempt, total, now, keep, lost_error(reason, attempt, now))
+      emit(base, maxlen, 'dead', id, name, attempt)
     else
       forget(K, id, m)
       redis.call('HINCRBY', K.stats, 'lost', 1)
+      record_state(base, id, 'failed', attempt, total, now, keep,
+        lost_error('worker lost while running', attempt, now))
+      emit(base, maxlen, 'failed', id, name, attempt)
     end
   end
 
@@ -45,7 +88,16 @@ local function take_next(K, running_ms, limit)
   for _ = 1, limit do
     local id = pop_ready(K)
     if not id then break end
-    message = unstamp(redis.call('HGET', K.msg, id))
+    -- One read serves both the size check (the stamp is 14 bytes) and the
+    -- take: an HSTRLEN first would cost a command per take, and saves no
+    -- copy, as bury_oversized reads an oversized value whole anyway.
+    local raw = redis.call('HGET', K.msg, id)
+    if raw and max_bytes > 0 and #raw > max_bytes + 14 then
+      bury_oversized(K, qbase(K.meta), id, now, max_bytes, keep, maxlen)
+      message = false
+    else
+      message = unstamp(raw)
+    end
     -- An id without a message was cancelled or cleared: skip it.
     if message then
       taken = id
@@ -56,6 +108,9 @@ local function take_next(K, running_ms, limit)
         redis.call('HSET', K.meta, id, format_meta(m))
         deadline = now + m.vis
         token = tostring(m.left)
+      end
+      if maxlen > 0 then
+        emit(qbase(K.meta), maxlen, 'started', id, name_of(message), (attempt_of(m, true)))
       end
       redis.call('ZADD', K.leases, deadline, id)
       if not first_lease[2] or deadline < tonumber(first_lease[2]) then
