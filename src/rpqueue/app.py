@@ -117,6 +117,8 @@ class RPQueue(QueueMethods):
             prefix = prefix.decode("utf-8")
         self.store.set_prefix(prefix)
 
+    # Deliberate copy: the parameter list of storage.clients.connection_settings,
+    # spelled out so that help() and mypy show it on the public method.
     def set_redis_connection_settings(
         self,
         host: str = "localhost",

@@ -41,6 +41,8 @@ class TaskCall(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<TaskCall {self.task.name} {self.call_options}>"
 
+    # Deliberate copy: the keyword list of TaskRef.options (task.py), spelled
+    # out here too so that mypy checks option names on chained calls.
     def options(
         self,
         *,
